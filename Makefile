@@ -1,0 +1,42 @@
+# PureLaka: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint format install seed serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(INSTALLED)
+
+# Demo: SQLite and offline payments, whatever .env says.
+DEMO_ENV := DJANGO_SETTINGS_MODULE=purelaka.settings DATABASE_URL=sqlite:///db.sqlite3 \
+	PAYMENTS_USE_STRIPE=0 DJANGO_DEBUG=1
+
+demo: $(INSTALLED)
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	@echo "Serving the demo on http://127.0.0.1:8000 (Ctrl-C to stop)"
+	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: $(INSTALLED)
+	scripts/test.sh
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .ruff_cache .pytest_cache db.sqlite3

@@ -1,0 +1,33 @@
+"""The main navigation: each entry is shown to whoever its access rule allows."""
+
+from django.urls import NoReverseMatch, reverse
+
+from accounts.access import Decision, decide, rule_for
+
+# (label, URL name). Entries whose URL does not exist yet are skipped.
+MAIN_NAVIGATION = [
+    ("Shop", "catalog:product_list"),
+    ("Wishlist", "wishlist:list"),
+    ("Cart", "orders:cart"),
+    ("My orders", "orders:order_list"),
+    ("Ops", "ops:queue"),
+    ("Analytics", "analyticsapp:dashboard"),
+    ("Exports", "analyticsapp:exports"),
+    ("Monitoring", "monitoring:issues"),
+    ("Admin", "admin:index"),
+]
+
+
+def navigation_for(user, current_path: str = "") -> list[dict]:
+    items = []
+    for label, name in MAIN_NAVIGATION:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        rule = rule_for(name)
+        if rule is None or decide(rule, user) is not Decision.ALLOW:
+            continue
+        active = url != "/" and current_path.startswith(url)
+        items.append({"label": label, "url": url, "active": active})
+    return items

@@ -1,0 +1,49 @@
+"""Writes for users and roles."""
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from accounts.models import User
+from accounts.roles import Role
+from audit.services import audit_record
+
+
+@transaction.atomic
+def user_create(
+    *, email: str, password: str | None, full_name: str = "", roles: list[str]
+) -> User:
+    """Create a user with exactly these roles. Writes the user and an audit row."""
+    _check_roles(roles)
+    user = User.objects.create_user(email=email, password=password, full_name=full_name)
+    audit_record(
+        event_type="accounts.user_created",
+        target=user,
+        metadata={"roles": sorted(roles)},
+    )
+    user.groups.set(Group.objects.filter(name__in=roles))
+    return user
+
+
+@transaction.atomic
+def customer_signup(*, email: str, password: str, full_name: str = "") -> User:
+    """Self-service sign-up: a new user with the customer role, audited."""
+    user = user_create(
+        email=email, password=password, full_name=full_name, roles=[Role.CUSTOMER]
+    )
+    audit_record(event_type="accounts.signup", actor=user, target=user)
+    return user
+
+
+@transaction.atomic
+def user_set_roles(*, user: User, roles: list[str]) -> User:
+    """Make the user's roles exactly `roles`; accounts.signals audits the change."""
+    _check_roles(roles)
+    user.groups.set(Group.objects.filter(name__in=roles))
+    user.__dict__.pop("roles", None)
+    return user
+
+
+def _check_roles(roles):
+    unknown = set(roles) - set(Role.values)
+    if unknown:
+        raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")

@@ -1,0 +1,86 @@
+"""Audit of sign-ins and role changes, however they happen (views, admin, shell).
+
+Signals are used here because the acts are Django's own (auth views, the admin's
+group widget), not ours to wrap in a service.
+"""
+
+from django.contrib.auth.models import Group
+from django.contrib.auth.signals import (
+    user_logged_in,
+    user_logged_out,
+    user_login_failed,
+)
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
+
+from accounts.models import User
+from audit.services import audit_record
+
+
+@receiver(user_logged_in)
+def _audit_login(sender, request, user, **kwargs):
+    audit_record(event_type="auth.login", actor=user, target=user, request=request)
+
+
+@receiver(user_logged_out)
+def _audit_logout(sender, request, user, **kwargs):
+    if user is not None:
+        audit_record(event_type="auth.logout", actor=user, target=user, request=request)
+
+
+@receiver(user_login_failed)
+def _audit_login_failed(sender, credentials, request=None, **kwargs):
+    attempted = str(credentials.get("username") or credentials.get("email") or "")
+    audit_record(
+        event_type="auth.login_failed",
+        actor_label="anonymous",
+        target_type="accounts.user",
+        metadata={"attempted_email": attempted[:254]},
+        request=request,
+    )
+
+
+def _record_role_change(user, added, removed):
+    if not added and not removed:
+        return
+    user.__dict__.pop("roles", None)
+    audit_record(
+        event_type="accounts.role_changed",
+        target=user,
+        metadata={"added": sorted(added), "removed": sorted(removed)},
+    )
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def _audit_role_change(sender, instance, action, reverse, pk_set, **kwargs):
+    if action == "pre_clear":
+        if reverse:
+            instance._cleared_users = list(instance.user_set.all())
+        else:
+            instance._cleared_roles = set(
+                instance.groups.values_list("name", flat=True)
+            )
+        return
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    if action == "post_clear":
+        if reverse:
+            for user in instance._cleared_users:
+                _record_role_change(user, set(), {instance.name})
+        else:
+            _record_role_change(instance, set(), instance._cleared_roles)
+        return
+    if reverse:  # group.user_set.add(...): one group, several users
+        for user in User.objects.filter(pk__in=pk_set):
+            names = {instance.name}
+            _record_role_change(
+                user,
+                names if action == "post_add" else set(),
+                names if action == "post_remove" else set(),
+            )
+        return
+    names = set(Group.objects.filter(pk__in=pk_set).values_list("name", flat=True))
+    if action == "post_add":
+        _record_role_change(instance, names, set())
+    else:
+        _record_role_change(instance, set(), names)

@@ -1,0 +1,131 @@
+"""The access policy: every URL has one rule, and every role gets what its rule says."""
+
+import pytest
+from django.http import HttpResponse
+from django.test import override_settings
+from django.urls import include, path, reverse
+
+from accounts.access import PUBLIC, SIGNED_IN, Decision, decide, policy, roles, rule_for
+from accounts.roles import Role
+from accounts.urlwalk import iter_routed_views
+
+WHO = ["anonymous", Role.CUSTOMER, Role.OPS, Role.ANALYST, Role.ADMIN]
+
+# URLs that answer an allowed GET with something other than 200.
+ALLOWED_GET_STATUS = {"accounts:logout": 405}
+# Concrete pages checked for a namespace-wide rule.
+NAMESPACE_SAMPLES = {
+    "admin:*": [
+        "admin:index",
+        "admin:accounts_user_changelist",
+        "admin:audit_auditlog_changelist",
+    ]
+}
+
+
+def views_without_rule():
+    return sorted(
+        routed.view_name
+        for routed in iter_routed_views()
+        if rule_for(routed.view_name) is None
+    )
+
+
+def test_every_routed_url_has_an_access_rule():
+    assert views_without_rule() == []
+
+
+def _rogue_view(request):
+    return HttpResponse("should never be served")
+
+
+# This module doubles as a URLconf: the real one plus a URL nobody gave a rule.
+urlpatterns = [
+    path("", include("purelaka.urls")),
+    path("rogue/", _rogue_view, name="rogue"),
+]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_url_added_without_a_rule_is_reported_and_refused(client, admin_user):
+    """The walker names the new URL, and the middleware refuses it (fail closed)."""
+    assert views_without_rule() == ["rogue"]
+    client.force_login(admin_user)
+    response = client.get("/rogue/")
+    assert response.status_code == 403
+    assert b"should never be served" not in response.content
+
+
+def test_every_policy_entry_names_a_routed_url():
+    routed = [r.view_name for r in iter_routed_views()]
+    for entry in policy():
+        if entry.endswith(":*"):
+            prefix = entry[:-1]
+            assert any(name.startswith(prefix) for name in routed), entry
+        else:
+            assert entry in routed, f"policy entry {entry} names no URL"
+
+
+def _expected(rule, who):
+    decision = decide(rule, None) if who == "anonymous" else None
+    if who == "anonymous":
+        return decision
+    if rule.kind == "public" or rule.kind == "signed_in" or who in rule.roles:
+        return Decision.ALLOW
+    return Decision.FORBID
+
+
+def _checked_urls():
+    for entry, rule in sorted(policy().items()):
+        names = NAMESPACE_SAMPLES.get(entry, [entry])
+        for name in names:
+            yield name, rule
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_each_role_gets_what_each_rule_says(client, make_user, who):
+    if who != "anonymous":
+        client.force_login(make_user(who))
+    seen = 0
+    for name, rule in _checked_urls():
+        url = reverse(name)
+        response = client.get(url)
+        expected = _expected(rule, who)
+        where = f"{who} GET {name} ({url})"
+        if expected is Decision.ALLOW:
+            assert response.status_code == ALLOWED_GET_STATUS.get(name, 200), where
+        elif expected is Decision.LOGIN:
+            assert response.status_code == 302, where
+            assert response["Location"].startswith(reverse("accounts:login")), where
+            assert "next=" in response["Location"], where
+        else:
+            assert response.status_code == 403, where
+        seen += 1
+    assert seen >= len(policy())
+
+
+def test_superuser_counts_as_admin(client, make_user):
+    root = make_user(is_superuser=True)
+    client.force_login(root)
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert root.primary_role == Role.ADMIN
+
+
+def test_inactive_user_is_treated_as_anonymous(make_user):
+    user = make_user(Role.ADMIN, is_active=False)
+    assert decide(roles(Role.ADMIN), user) is Decision.LOGIN
+
+
+def test_rule_shapes_are_validated():
+    with pytest.raises(ValueError, match="unknown roles"):
+        roles("superhero")
+    assert PUBLIC.describe() == "public"
+    assert SIGNED_IN.describe() == "any signed-in user"
+    assert roles(Role.OPS, Role.ADMIN).describe() == "admin, ops"
+
+
+def test_namespace_wildcard_covers_unnamed_admin_views():
+    assert rule_for("admin:django.contrib.admin.sites.catch_all_view") == rule_for(
+        "admin:index"
+    )
+    assert rule_for("nowhere:page") is None

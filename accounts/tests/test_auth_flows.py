@@ -1,0 +1,143 @@
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.services import user_set_roles
+from audit.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+
+def _signup(client, email="new.person@example.com"):
+    return client.post(
+        reverse("accounts:signup"),
+        {
+            "email": email,
+            "full_name": "New Person",
+            "password1": "a-long-enough-pass-99",
+            "password2": "a-long-enough-pass-99",
+        },
+    )
+
+
+def test_signup_creates_a_signed_in_customer_and_audits_it(client):
+    response = _signup(client, "New.Person@Example.com")
+    assert response.status_code == 302
+    user = User.objects.get(email="new.person@example.com")
+    assert user.roles == {"customer"}
+    assert client.get(reverse("accounts:account")).status_code == 200
+    events = set(
+        AuditLog.objects.filter(target_id=str(user.pk)).values_list(
+            "event_type", flat=True
+        )
+    )
+    assert {"accounts.signup", "accounts.user_created", "auth.login"} <= events
+
+
+def test_signup_refuses_an_email_already_used_whatever_its_case(client, customer):
+    response = _signup(client, customer.email.upper())
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert User.objects.filter(email__iexact=customer.email).count() == 1
+
+
+def test_login_with_email_is_case_insensitive_and_audited(client, customer):
+    response = client.post(
+        reverse("accounts:login"),
+        {"username": customer.email.upper(), "password": "correct-horse-battery"},
+    )
+    assert response.status_code == 302
+    row = AuditLog.objects.get(event_type="auth.login")
+    assert row.actor == customer
+    assert row.ip_address == "127.0.0.1"
+    assert row.request_id
+
+
+def test_logout_is_audited(client, customer):
+    client.force_login(customer)
+    assert client.post(reverse("accounts:logout")).status_code == 302
+    assert AuditLog.objects.filter(event_type="auth.logout", actor=customer).exists()
+
+
+def test_failed_login_is_audited_with_the_attempted_email(client, customer):
+    response = client.post(
+        reverse("accounts:login"), {"username": customer.email, "password": "wrong"}
+    )
+    assert response.status_code == 200
+    row = AuditLog.objects.get(event_type="auth.login_failed")
+    assert row.metadata["attempted_email"] == customer.email
+    assert row.actor is None
+
+
+def test_login_is_throttled_after_five_failures(client, customer):
+    for _ in range(5):
+        client.post(
+            reverse("accounts:login"), {"username": customer.email, "password": "bad"}
+        )
+    locked = client.post(
+        reverse("accounts:login"),
+        {"username": customer.email, "password": "correct-horse-battery"},
+    )
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_role_change_through_the_admin_is_audited_with_its_actor(
+    client, admin_user, customer
+):
+    client.force_login(admin_user)
+    ops = Group.objects.get(name="ops")
+    customer_group = Group.objects.get(name="customer")
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[customer.pk]),
+        {
+            "email": customer.email,
+            "full_name": customer.full_name,
+            "groups": [ops.pk, customer_group.pk],
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    row = AuditLog.objects.filter(
+        event_type="accounts.role_changed", target_id=str(customer.pk)
+    ).latest("id")
+    assert row.metadata == {"added": ["ops"], "removed": []}
+    assert row.actor == admin_user
+    assert row.actor_role == "admin"
+
+
+def test_role_change_through_the_service_records_added_and_removed(customer):
+    before = AuditLog.objects.count()
+    user_set_roles(user=customer, roles=["analyst"])
+    changes = [
+        r.metadata
+        for r in AuditLog.objects.filter(
+            event_type="accounts.role_changed", id__gt=before
+        ).order_by("id")
+    ]
+    assert {"added": [], "removed": ["customer"]} in changes
+    assert {"added": ["analyst"], "removed": []} in changes
+    assert User.objects.get(pk=customer.pk).roles == {"analyst"}
+
+
+def test_role_change_from_the_group_side_is_audited(customer):
+    Group.objects.get(name="ops").user_set.add(customer)
+    row = AuditLog.objects.filter(event_type="accounts.role_changed").latest("id")
+    assert row.target_id == str(customer.pk)
+    assert row.metadata == {"added": ["ops"], "removed": []}
+
+
+def test_admin_role_without_superuser_can_use_the_admin_site(client, admin_user):
+    assert not admin_user.is_superuser and not admin_user.is_staff
+    client.force_login(admin_user)
+    assert client.get(reverse("admin:accounts_user_changelist")).status_code == 200
+
+
+def test_role_names_only_count_when_they_are_roles(make_user):
+    user = make_user()
+    user.groups.add(Group.objects.create(name="book-club"))
+    assert User.objects.get(pk=user.pk).roles == frozenset()

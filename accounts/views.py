@@ -1,0 +1,36 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import LoginView, LogoutView
+from django.shortcuts import redirect, render
+from django.views.generic import FormView
+
+from accounts.forms import EmailAuthenticationForm, SignupForm
+from accounts.services import customer_signup
+
+
+class SignInView(LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+
+
+class SignOutView(LogoutView):
+    pass
+
+
+class SignupView(FormView):
+    template_name = "accounts/signup.html"
+    form_class = SignupForm
+
+    def form_valid(self, form):
+        user = customer_signup(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            full_name=form.cleaned_data["full_name"],
+        )
+        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(self.request, "Welcome to PureLaka: your account is ready.")
+        return redirect("core:home")
+
+
+def account(request):
+    return render(request, "accounts/account.html", {"account_user": request.user})

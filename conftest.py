@@ -1,0 +1,62 @@
+"""Project-wide test setup: fast hashing, the PostgreSQL marker, role fixtures."""
+
+import pytest
+from django.db import connection
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    vendor = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" in vendor:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only test: run under settings_postgres")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing_and_clean_axes(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    }
+
+
+@pytest.fixture
+def on_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.tests.factories import UserFactory
+
+    def make(role=None, **kwargs):
+        return UserFactory(roles=[role] if role else [], **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def customer(make_user):
+    return make_user("customer")
+
+
+@pytest.fixture
+def ops_user(make_user):
+    return make_user("ops")
+
+
+@pytest.fixture
+def analyst(make_user):
+    return make_user("analyst")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("admin")

@@ -1,0 +1,60 @@
+"""Production settings refuse to start without what they need."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD_ENV = {
+    "DJANGO_SETTINGS_MODULE": "purelaka.settings_prod",
+    "DJANGO_SECRET_KEY": "x" * 60 + "-prod-like-secret-key-for-tests",
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/purelaka",
+    "PAYMENTS_USE_STRIPE": "0",
+}
+
+
+def _manage(*args, drop=(), **extra):
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))
+    }
+    env.update(PROD_ENV)
+    env.update(extra)
+    for name in drop:
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL"]
+)
+def test_prod_settings_name_a_missing_variable_in_one_line(missing):
+    result = _manage("check", drop=[missing])
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert missing in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_prod_settings_require_stripe_keys_only_when_stripe_is_on():
+    result = _manage("check", PAYMENTS_USE_STRIPE="1")
+    assert result.returncode != 0
+    assert "STRIPE_SECRET_KEY" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_prod_settings_pass_the_deploy_check():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout

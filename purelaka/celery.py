@@ -1,0 +1,11 @@
+"""The Celery app: Redis broker, schedule in the database (django-celery-beat)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "purelaka.settings")
+
+app = Celery("purelaka")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
