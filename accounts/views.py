@@ -29,7 +29,7 @@ class SignupView(FormView):
         )
         login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(self.request, "Welcome to PureLaka: your account is ready.")
-        return redirect("core:home")
+        return redirect("catalog:home")
 
 
 def account(request):

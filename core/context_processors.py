@@ -2,4 +2,7 @@ from django.conf import settings
 
 
 def store(request):
-    return {"STORE_CURRENCY": settings.STORE_CURRENCY}
+    return {
+        "STORE_CURRENCY": settings.STORE_CURRENCY,
+        "STOCK_RESERVATION_MINUTES": getattr(settings, "STOCK_RESERVATION_MINUTES", 30),
+    }

@@ -5,11 +5,23 @@ adds a step here, so `make demo` always opens on a living shop.
 """
 
 import random
+import re
 from dataclasses import dataclass, field
 
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
+from catalog.models import Product
+from catalog.services.products import (
+    VariantSpec,
+    category_get_or_create,
+    product_create,
+)
+from catalog.services.stock import StockUnavailable
+from demo.catalogue import COLOURS, PREORDER, PRODUCTS, SIZES
+from orders.services.cart import CustomerCart, cart_add
+from orders.services.checkout import ShippingAddress, new_checkout_token, order_place
+from wishlist.services import wishlist_add, wishlist_remove
 
 DEMO_PASSWORD = "purelaka-demo"  # noqa: S105 - printed for the demo on purpose
 DEMO_LOGINS = [
@@ -19,59 +31,20 @@ DEMO_LOGINS = [
     ("customer@purelaka.test", "Cora Customer", Role.CUSTOMER),
 ]
 FIRST_NAMES = [
-    "Amelia",
-    "Oliver",
-    "Isla",
-    "George",
-    "Ava",
-    "Noah",
-    "Mia",
-    "Arthur",
-    "Ivy",
-    "Leo",
-    "Freya",
-    "Oscar",
-    "Lily",
-    "Harry",
-    "Grace",
-    "Jack",
-    "Sophia",
-    "Theo",
-    "Rosie",
-    "Finley",
-    "Evie",
-    "Alfie",
-    "Poppy",
-    "Charlie",
-    "Willow",
-    "Henry",
-]
+    "Amelia", "Oliver", "Isla", "George", "Ava", "Noah", "Mia", "Arthur", "Ivy",
+    "Leo", "Freya", "Oscar", "Lily", "Harry", "Grace", "Jack", "Sophia", "Theo",
+    "Rosie", "Finley", "Evie", "Alfie", "Poppy", "Charlie", "Willow", "Henry",
+]  # fmt: skip
 LAST_NAMES = [
-    "Smith",
-    "Jones",
-    "Taylor",
-    "Brown",
-    "Williams",
-    "Wilson",
-    "Johnson",
-    "Davies",
-    "Patel",
-    "Robinson",
-    "Wright",
-    "Thompson",
-    "Evans",
-    "Walker",
-    "White",
-    "Roberts",
-    "Green",
-    "Hall",
-    "Khan",
-    "Clarke",
-    "Lewis",
-    "Young",
-    "Ahmed",
-    "Hughes",
-]
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies",
+    "Patel", "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts",
+    "Green", "Hall", "Khan", "Clarke", "Lewis", "Young", "Ahmed", "Hughes",
+]  # fmt: skip
+TOWNS = [
+    ("Bristol", "BS1 4DJ"), ("Leeds", "LS1 5HD"), ("Norwich", "NR2 1NR"),
+    ("Cardiff", "CF10 1EP"), ("York", "YO1 7HH"), ("Brighton", "BN1 1UG"),
+    ("Edinburgh", "EH1 1YZ"), ("Manchester", "M1 1AE"), ("Bath", "BA1 1LZ"),
+]  # fmt: skip
 
 
 @dataclass
@@ -79,35 +52,136 @@ class SeedReport:
     created: dict[str, int] = field(default_factory=dict)
 
     def add(self, what: str, n: int = 1):
-        self.created[what] = self.created.get(what, 0) + n
+        if n:
+            self.created[what] = self.created.get(what, 0) + n
 
 
-def seed_users(rng: random.Random, report: SeedReport, customers: int) -> list[User]:
+def _sku(name: str, suffix: str) -> str:
+    letters = "".join(w[:3] for w in re.findall(r"[A-Za-z]+", name)).upper()
+    return f"{letters}-{suffix}".upper()
+
+
+def _variant_specs(rng, name, options, price, preorder):
+    def stock():
+        if preorder:
+            return 0
+        # A realistic spread: mostly healthy, some low, a few sold out.
+        return rng.choice([0, 2, 3, 4, 8, 12, 15, 20, 25, 30, 40, 60])
+
+    if options == "single":
+        return [VariantSpec(sku=_sku(name, "STD"), stock=stock())]
+    if options == "colour":
+        return [
+            VariantSpec(
+                sku=_sku(name, c[:3]), option_values={"colour": c}, stock=stock()
+            )
+            for c in COLOURS
+        ]
+    if options == "size":
+        step = max(price // 4, 100)
+        return [
+            VariantSpec(
+                sku=_sku(name, s),
+                option_values={"size": s},
+                stock=stock(),
+                price_override_pennies=price + i * step if i else None,
+            )
+            for i, s in enumerate(SIZES)
+        ]
+    return [
+        VariantSpec(
+            sku=_sku(name, f"{c[:3]}{s}"),
+            option_values={"colour": c, "size": s},
+            stock=stock(),
+        )
+        for c in COLOURS[:2]
+        for s in SIZES
+    ]
+
+
+def seed_catalogue(rng: random.Random, report: SeedReport):
+    for category_name, name, price, options, description in PRODUCTS:
+        if Product.objects.filter(name=name).exists():
+            continue
+        preorder = name in PREORDER
+        product_create(
+            name=name,
+            category=category_get_or_create(name=category_name),
+            price_pennies=price,
+            description=description,
+            is_preorder=preorder,
+            low_stock_threshold=5,
+            variants=_variant_specs(rng, name, options, price, preorder),
+        )
+        report.add("products")
+
+
+def seed_users(rng: random.Random, report: SeedReport, customers: int):
     for email, name, role in DEMO_LOGINS:
         if not User.objects.filter(email=email).exists():
             user_create(
                 email=email, password=DEMO_PASSWORD, full_name=name, roles=[role]
             )
             report.add("demo logins")
-    people = []
+    new_people = []
     for i in range(customers):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         email = f"{first}.{last}.{i}@example.com".lower()
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            user = user_create(
+        if User.objects.filter(email=email).exists():
+            continue
+        new_people.append(
+            user_create(
                 email=email,
                 password=None,
                 full_name=f"{first} {last}",
                 roles=[Role.CUSTOMER],
             )
-            report.add("customers")
-        people.append(user)
-    return people
+        )
+        report.add("customers")
+    return new_people
+
+
+def seed_shoppers(seed: int, report: SeedReport, people: list[User]):
+    """Wishlists, carts and some placed orders awaiting payment, for new customers."""
+    products = list(
+        Product.objects.filter(active=True).prefetch_related("variants").order_by("pk")
+    )
+    for person in people:
+        rng = random.Random(f"{seed}:shopper:{person.email}")
+        for product in rng.sample(products, k=rng.randint(0, 4)):
+            wishlist_add(customer=person, product=product)
+            report.add("wishlist adds")
+            if rng.random() < 0.25:
+                wishlist_remove(customer=person, product_id=product.pk)
+        cart = CustomerCart(person)
+        for product in rng.sample(products, k=rng.choice([0, 0, 1, 2, 3])):
+            variant = rng.choice(list(product.variants.all()))
+            cart_add(cart=cart, variant_id=variant.pk, quantity=rng.randint(1, 2))
+            report.add("cart items")
+        if cart.entries() and rng.random() < 0.3:
+            town, postcode = rng.choice(TOWNS)
+            try:
+                order_place(
+                    customer=person,
+                    entries=cart.entries(),
+                    address=ShippingAddress(
+                        name=person.full_name,
+                        line1=f"{rng.randint(1, 200)} High Street",
+                        city=town,
+                        postcode=postcode,
+                    ),
+                    checkout_token=new_checkout_token(),
+                )
+                report.add("orders placed")
+            except StockUnavailable:
+                report.add("checkouts refused for stock")
 
 
 def seed_demo(*, seed: int = 42, customers: int = 60) -> SeedReport:
-    rng = random.Random(seed)
+    """Each step draws from its own random stream, so a step that finds its work
+    already done (a re-run) does not shift what the next step draws."""
     report = SeedReport()
-    seed_users(rng, report, customers)
+    seed_catalogue(random.Random(f"{seed}:catalogue"), report)
+    people = seed_users(random.Random(f"{seed}:users"), report, customers)
+    seed_shoppers(seed, report, people)
     return report

@@ -9,13 +9,40 @@ from accounts.access import PUBLIC, SIGNED_IN, roles
 from accounts.roles import Role
 
 ADMIN = roles(Role.ADMIN)
+# A signed-in shopper; the admin role may do everything the others may.
+CUSTOMER = roles(Role.CUSTOMER, Role.ADMIN)
+OPS = roles(Role.OPS, Role.ADMIN)
 
 POLICY = {
-    "core:home": PUBLIC,
+    # Storefront
+    "catalog:home": PUBLIC,
+    "catalog:product_list": PUBLIC,
+    "catalog:product_detail": PUBLIC,
+    "orders:cart": PUBLIC,
+    "orders:cart_add": PUBLIC,
+    "orders:cart_update": PUBLIC,
+    "orders:checkout": CUSTOMER,
+    "orders:order_list": CUSTOMER,
+    "orders:order_detail": CUSTOMER,
+    "orders:order_cancel": CUSTOMER,
+    "wishlist:list": CUSTOMER,
+    "wishlist:add": CUSTOMER,
+    "wishlist:remove": CUSTOMER,
+    "wishlist:move_to_cart": CUSTOMER,
+    # Ops console
+    "ops:queue": OPS,
+    "ops:order_detail": OPS,
+    "ops:order_fulfil": OPS,
+    "ops:order_cancel": OPS,
+    "ops:bulk_fulfil": OPS,
+    "ops:stock": OPS,
+    "ops:stock_adjust": OPS,
+    # Accounts
     "accounts:login": PUBLIC,
     "accounts:logout": PUBLIC,
     "accounts:signup": PUBLIC,
     "accounts:account": SIGNED_IN,
+    # Operations
     "monitoring:healthz": PUBLIC,
     "admin:*": ADMIN,
 }

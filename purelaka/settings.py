@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "accounts.middleware.AccessPolicyMiddleware",
+    "core.errors.DomainErrorMiddleware",
     # Last, as django-axes asks: it turns a lockout into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -106,8 +107,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:home"
-LOGOUT_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "catalog:home"
+LOGOUT_REDIRECT_URL = "catalog:home"
 
 # The access policy: every named URL and who may use it (accounts.access).
 ACCESS_POLICY = "purelaka.access_policy.POLICY"
@@ -128,6 +129,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Catalogue and checkout.
+STOCK_RESERVATION_MINUTES = env.int("STOCK_RESERVATION_MINUTES", default=30)
+SHIPPING_FLAT_PENNIES = env.int("SHIPPING_FLAT_PENNIES", default=395)
+FREE_SHIPPING_THRESHOLD_PENNIES = env.int(
+    "FREE_SHIPPING_THRESHOLD_PENNIES", default=5000
+)
 
 # Payments (the payments app reads these).
 PAYMENTS_USE_STRIPE = env.bool("PAYMENTS_USE_STRIPE", default=False)

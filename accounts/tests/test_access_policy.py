@@ -12,7 +12,22 @@ from accounts.urlwalk import iter_routed_views
 WHO = ["anonymous", Role.CUSTOMER, Role.OPS, Role.ANALYST, Role.ADMIN]
 
 # URLs that answer an allowed GET with something other than 200.
-ALLOWED_GET_STATUS = {"accounts:logout": 405}
+POST_ONLY = {
+    "accounts:logout",
+    "orders:cart_add",
+    "orders:cart_update",
+    "orders:order_cancel",
+    "wishlist:add",
+    "wishlist:remove",
+    "wishlist:move_to_cart",
+    "ops:order_fulfil",
+    "ops:order_cancel",
+    "ops:bulk_fulfil",
+    "ops:stock_adjust",
+}
+ALLOWED_GET_STATUS = dict.fromkeys(POST_ONLY, 405) | {
+    "orders:checkout": 302,  # an empty cart is sent back to the cart page
+}
 # Concrete pages checked for a namespace-wide rule.
 NAMESPACE_SAMPLES = {
     "admin:*": [
@@ -82,18 +97,53 @@ def _checked_urls():
             yield name, rule
 
 
+def _url_kwargs(user):
+    """Objects for the URLs that take arguments; the order is the user's own."""
+    from catalog.tests.factories import VariantFactory
+    from orders.tests.factories import place_order
+
+    variant = VariantFactory(stock=5)
+    owner = user if user is not None else make_customer()
+    order = place_order(customer=owner, variants={variant: 1})
+    by_order = {"number": order.number}
+    by_product = {"product_id": variant.product_id}
+    return {
+        "catalog:product_detail": {"slug": variant.product.slug},
+        "orders:order_detail": by_order,
+        "orders:order_cancel": by_order,
+        "ops:order_detail": by_order,
+        "ops:order_fulfil": by_order,
+        "ops:order_cancel": by_order,
+        "ops:stock_adjust": {"variant_id": variant.pk},
+        "wishlist:add": by_product,
+        "wishlist:remove": by_product,
+        "wishlist:move_to_cart": by_product,
+    }
+
+
+def make_customer():
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory(roles=[Role.CUSTOMER])
+
+
 @pytest.mark.parametrize("who", WHO)
 def test_each_role_gets_what_each_rule_says(client, make_user, who):
+    user = None
     if who != "anonymous":
-        client.force_login(make_user(who))
+        user = make_user(who)
+        client.force_login(user)
+    kwargs = _url_kwargs(user)
     seen = 0
     for name, rule in _checked_urls():
-        url = reverse(name)
+        url = reverse(name, kwargs=kwargs.get(name))
         response = client.get(url)
         expected = _expected(rule, who)
         where = f"{who} GET {name} ({url})"
         if expected is Decision.ALLOW:
             assert response.status_code == ALLOWED_GET_STATUS.get(name, 200), where
+            if response.status_code == 302:
+                assert not response["Location"].startswith(reverse("accounts:login"))
         elif expected is Decision.LOGIN:
             assert response.status_code == 302, where
             assert response["Location"].startswith(reverse("accounts:login")), where

@@ -1,0 +1,149 @@
+"""Reads for the storefront and the stock page: one query per list, however long."""
+
+from dataclasses import dataclass
+
+from django.db.models import (
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from catalog.models import Category, Product, StockReservation, Variant
+
+SORTS = {
+    "name": ("name", "id"),
+    "price": ("from_price", "id"),
+    "-price": ("-from_price", "id"),
+    "newest": ("-created_at", "-id"),
+}
+
+
+def _reserved_for_variant(now):
+    return Coalesce(
+        Subquery(
+            StockReservation.objects.filter(
+                variant=OuterRef("pk"),
+                status=StockReservation.Status.ACTIVE,
+                expires_at__gt=now,
+            )
+            .values("variant")
+            .annotate(total=Sum("quantity"))
+            .values("total"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def variants_with_availability(queryset=None, *, now=None) -> QuerySet:
+    """Variants annotated with `reserved` and `available` (on hand − reserved)."""
+    now = now or timezone.now()
+    queryset = queryset if queryset is not None else Variant.objects.all()
+    return queryset.annotate(reserved=_reserved_for_variant(now)).annotate(
+        available=F("stock_on_hand") - F("reserved")
+    )
+
+
+def _product_sum(field, now):
+    variants = Variant.objects.filter(product=OuterRef("pk"), active=True)
+    if field == "reserved":
+        rows = StockReservation.objects.filter(
+            variant__product=OuterRef("pk"),
+            variant__active=True,
+            status=StockReservation.Status.ACTIVE,
+            expires_at__gt=now,
+        ).values("variant__product")
+        return Coalesce(
+            Subquery(
+                rows.annotate(t=Sum("quantity")).values("t"),
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        )
+    return Coalesce(
+        Subquery(
+            variants.values("product").annotate(t=Sum(field)).values("t"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def products_for_storefront(*, now=None) -> QuerySet:
+    """Active products with `from_price`, `on_hand`, `reserved` and `available`."""
+    now = now or timezone.now()
+    from_price = Subquery(
+        Variant.objects.filter(product=OuterRef("pk"), active=True)
+        .annotate(p=Coalesce("price_override_pennies", "product__price_pennies"))
+        .values("product")
+        .annotate(m=Min("p"))
+        .values("m")
+    )
+    return (
+        Product.objects.filter(active=True)
+        .select_related("category")
+        .annotate(
+            from_price=Coalesce(from_price, F("price_pennies")),
+            on_hand=_product_sum("stock_on_hand", now),
+            reserved=_product_sum("reserved", now),
+        )
+        .annotate(available=F("on_hand") - F("reserved"))
+    )
+
+
+def product_list(
+    *, search: str = "", category: str = "", sort: str = "name"
+) -> QuerySet:
+    products = products_for_storefront()
+    if search:
+        products = products.filter(
+            Q(name__icontains=search)
+            | Q(description__icontains=search)
+            | Q(variants__sku__iexact=search)
+        ).distinct()
+    if category:
+        products = products.filter(category__slug=category)
+    return products.order_by(*SORTS.get(sort, SORTS["name"]))
+
+
+def product_get(*, slug: str) -> Product:
+    return products_for_storefront().get(slug=slug)
+
+
+def category_list() -> QuerySet:
+    return Category.objects.filter(products__active=True).distinct().order_by("name")
+
+
+@dataclass(frozen=True)
+class StockLabel:
+    text: str
+    tone: str  # ok, warn, bad, info
+
+
+def stock_label(*, available: int, threshold: int, is_preorder: bool) -> StockLabel:
+    """The storefront's words for availability."""
+    if is_preorder:
+        return StockLabel("Preorder", "info")
+    if available <= 0:
+        return StockLabel("Out of stock", "bad")
+    if available <= threshold:
+        return StockLabel(f"Only {available} left", "warn")
+    return StockLabel("In stock", "ok")
+
+
+def stock_overview(*, low_only: bool = False) -> QuerySet:
+    """Every variant with availability, for the ops stock page; low stock first."""
+    rows = variants_with_availability(
+        Variant.objects.select_related("product").filter(product__active=True)
+    ).annotate(threshold=F("product__low_stock_threshold"))
+    if low_only:
+        rows = rows.filter(available__lt=F("threshold"), product__is_preorder=False)
+    return rows.order_by("available", "sku")

@@ -1,0 +1,207 @@
+"""Stock: the movement ledger, reservations, and the sale decrement.
+
+Every change of `Variant.stock_on_hand` goes through `_move`, which writes the
+movement row and changes the counter with F() in the same transaction, so stock on
+hand always equals the sum of its movements. Rows are locked in primary-key order.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from audit.services import audit_record
+from catalog.models import StockMovement, StockReservation, Variant
+from core.exceptions import DomainError
+
+Reason = StockMovement.Reason
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    variant_id: int
+    sku: str
+    name: str
+    requested: int
+    available: int
+
+    def message(self) -> str:
+        if self.available <= 0:
+            return f"{self.name} is no longer available."
+        return (
+            f"Only {self.available} of {self.name} left "
+            f"(you asked for {self.requested})."
+        )
+
+
+class StockUnavailable(DomainError):
+    """Not enough available stock for a reservation; `shortfalls` says which."""
+
+    def __init__(self, shortfalls: list[Shortfall]):
+        self.shortfalls = shortfalls
+        super().__init__(" ".join(s.message() for s in shortfalls))
+
+
+def reservation_minutes() -> int:
+    return int(getattr(settings, "STOCK_RESERVATION_MINUTES", 30))
+
+
+def _lock_variants(variant_ids) -> dict[int, Variant]:
+    rows = (
+        Variant.objects.select_for_update(of=("self",))
+        .select_related("product")
+        .filter(pk__in=sorted(set(variant_ids)))
+        .order_by("pk")
+    )
+    return {v.pk: v for v in rows}
+
+
+def reserved_quantities(
+    variant_ids, *, now: dt.datetime | None = None
+) -> dict[int, int]:
+    """Units held by active, unexpired reservations, per variant."""
+    now = now or timezone.now()
+    rows = (
+        StockReservation.objects.filter(
+            variant_id__in=list(variant_ids),
+            status=StockReservation.Status.ACTIVE,
+            expires_at__gt=now,
+        )
+        .values("variant_id")
+        .annotate(total=Sum("quantity"))
+    )
+    return {r["variant_id"]: r["total"] for r in rows}
+
+
+def _move(*, variant_id, delta, reason, note="", reference="", actor=None):
+    StockMovement.objects.create(
+        variant_id=variant_id,
+        delta=delta,
+        reason=reason,
+        note=note,
+        reference=reference,
+        actor=actor,
+    )
+    Variant.objects.filter(pk=variant_id).update(
+        stock_on_hand=F("stock_on_hand") + delta
+    )
+
+
+@transaction.atomic
+def stock_receive(
+    *, variant: Variant, quantity: int, reason=Reason.RECEIVED, note="", actor=None
+) -> Variant:
+    """Add received (or imported) units. Writes a movement."""
+    if quantity <= 0:
+        raise DomainError("Received quantity must be positive.")
+    _lock_variants([variant.pk])
+    _move(variant_id=variant.pk, delta=quantity, reason=reason, note=note, actor=actor)
+    variant.refresh_from_db(fields=["stock_on_hand"])
+    return variant
+
+
+@transaction.atomic
+def stock_adjust(*, variant: Variant, delta: int, note: str, actor) -> Variant:
+    """A manual correction with its reason. Writes a movement and an audit row.
+
+    Refuses a change that would take stock on hand below zero.
+    """
+    note = (note or "").strip()
+    if not note:
+        raise DomainError("Say why the stock is being adjusted.")
+    if delta == 0:
+        raise DomainError("An adjustment must change the stock.")
+    locked = _lock_variants([variant.pk])[variant.pk]
+    if locked.stock_on_hand + delta < 0:
+        raise DomainError(
+            f"{locked.sku} has {locked.stock_on_hand} on hand: cannot remove {-delta}."
+        )
+    _move(
+        variant_id=locked.pk,
+        delta=delta,
+        reason=Reason.ADJUSTMENT,
+        note=note,
+        actor=actor,
+    )
+    audit_record(
+        event_type="stock.adjusted",
+        actor=actor,
+        target=locked,
+        metadata={
+            "sku": locked.sku,
+            "delta": delta,
+            "before": locked.stock_on_hand,
+            "after": locked.stock_on_hand + delta,
+            "note": note,
+        },
+    )
+    variant.refresh_from_db(fields=["stock_on_hand"])
+    return variant
+
+
+@transaction.atomic
+def stock_reserve(
+    *, holder: str, quantities: dict[int, int], now: dt.datetime | None = None
+) -> list[StockReservation]:
+    """Hold `quantities` (variant id → units) for `holder` until they expire.
+
+    Locks the variants in primary-key order, checks available = on hand − active
+    reservations, and writes one reservation per stocked variant; preorder items are
+    not held. Raises StockUnavailable naming every shortfall; writes nothing then.
+    """
+    now = now or timezone.now()
+    variants = _lock_variants(quantities)
+    reserved = reserved_quantities(variants, now=now)
+    shortfalls, holds = [], []
+    for variant_id, requested in sorted(quantities.items()):
+        variant = variants.get(variant_id)
+        if variant is None or not variant.active or not variant.product.active:
+            shortfalls.append(
+                Shortfall(variant_id, "", "This item", requested, available=0)
+            )
+            continue
+        if variant.product.is_preorder:
+            continue
+        available = variant.stock_on_hand - reserved.get(variant_id, 0)
+        if requested > available:
+            shortfalls.append(
+                Shortfall(
+                    variant_id, variant.sku, str(variant), requested, max(available, 0)
+                )
+            )
+        holds.append((variant_id, requested))
+    if shortfalls:
+        raise StockUnavailable(shortfalls)
+    expires_at = now + dt.timedelta(minutes=reservation_minutes())
+    return StockReservation.objects.bulk_create(
+        StockReservation(
+            variant_id=variant_id, holder=holder, quantity=qty, expires_at=expires_at
+        )
+        for variant_id, qty in holds
+    )
+
+
+def stock_release(*, holder: str, now: dt.datetime | None = None) -> int:
+    """Release the holder's active reservations; returns how many were released."""
+    return StockReservation.objects.filter(
+        holder=holder, status=StockReservation.Status.ACTIVE
+    ).update(status=StockReservation.Status.RELEASED, closed_at=now or timezone.now())
+
+
+@transaction.atomic
+def reservations_expire(*, now: dt.datetime | None = None, actor_label="system") -> int:
+    """Mark every active reservation past its expiry as expired. Audited when any."""
+    now = now or timezone.now()
+    count = StockReservation.objects.filter(
+        status=StockReservation.Status.ACTIVE, expires_at__lte=now
+    ).update(status=StockReservation.Status.EXPIRED, closed_at=now)
+    if count:
+        audit_record(
+            event_type="stock.reservations_expired",
+            actor_label=actor_label,
+            metadata={"expired": count},
+        )
+    return count

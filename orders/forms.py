@@ -1,0 +1,61 @@
+from django import forms
+
+from orders.models import Order
+
+
+class CheckoutForm(forms.Form):
+    checkout_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    name = forms.CharField(label="Full name", max_length=150)
+    line1 = forms.CharField(label="Address line 1", max_length=200)
+    line2 = forms.CharField(label="Address line 2", max_length=200, required=False)
+    city = forms.CharField(label="Town or city", max_length=100)
+    postcode = forms.CharField(label="Postcode", max_length=20)
+    country = forms.ChoiceField(
+        label="Country",
+        choices=[("GB", "United Kingdom"), ("IE", "Ireland")],
+        initial="GB",
+    )
+
+    def clean_postcode(self):
+        return " ".join(self.cleaned_data["postcode"].upper().split())
+
+
+class CartLineForm(forms.Form):
+    variant = forms.IntegerField(widget=forms.HiddenInput)
+    quantity = forms.IntegerField(min_value=0, max_value=20)
+
+
+class OpsQueueFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *Order.Status.choices]
+    )
+    q = forms.CharField(label="Order number or email", required=False, max_length=100)
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class FulfilForm(forms.Form):
+    tracking_reference = forms.CharField(
+        label="Tracking reference", required=False, max_length=100
+    )
+
+
+class CancelForm(forms.Form):
+    note = forms.CharField(label="Reason", required=False, max_length=255)
+
+
+class StockAdjustForm(forms.Form):
+    delta = forms.IntegerField(
+        label="Change (+ adds, − removes)", min_value=-100000, max_value=100000
+    )
+    note = forms.CharField(label="Reason", max_length=255)
+
+    def clean_delta(self):
+        delta = self.cleaned_data["delta"]
+        if delta == 0:
+            raise forms.ValidationError("Enter a non-zero change.")
+        return delta

@@ -1,0 +1,50 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from catalog.models import Product
+from catalog.selectors import stock_label
+from core.exceptions import DomainError
+from orders.services.cart import cart_for
+from wishlist.selectors import wishlist_products
+from wishlist.services import wishlist_add, wishlist_move_to_cart, wishlist_remove
+
+
+def wishlist_list(request):
+    products = list(wishlist_products(customer=request.user))
+    for product in products:
+        product.stock = stock_label(
+            available=product.available,
+            threshold=product.low_stock_threshold,
+            is_preorder=product.is_preorder,
+        )
+    return render(request, "wishlist/list.html", {"products": products})
+
+
+@require_POST
+def add(request, product_id):
+    product = get_object_or_404(Product, pk=product_id, active=True)
+    _item, created = wishlist_add(customer=request.user, product=product)
+    if created:
+        messages.success(request, f"Saved {product.name} to your wishlist.")
+    return redirect(request.POST.get("next") or product.get_absolute_url())
+
+
+@require_POST
+def remove(request, product_id):
+    wishlist_remove(customer=request.user, product_id=product_id)
+    messages.success(request, "Removed from your wishlist.")
+    return redirect(request.POST.get("next") or "wishlist:list")
+
+
+@require_POST
+def move_to_cart(request, product_id):
+    try:
+        variant = wishlist_move_to_cart(
+            customer=request.user, cart=cart_for(request), product_id=product_id
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+        return redirect("wishlist:list")
+    messages.success(request, f"Moved {variant} to your cart.")
+    return redirect("orders:cart")
