@@ -10,6 +10,7 @@ from catalog.models import Variant
 from catalog.selectors import stock_overview
 from catalog.services.stock import stock_adjust
 from core.exceptions import DomainError
+from core.redirects import redirect_back
 from orders.forms import CancelForm, FulfilForm, OpsQueueFilterForm, StockAdjustForm
 from orders.models import Order
 from orders.selectors import (
@@ -86,8 +87,15 @@ def order_detail(request, number):
 def fulfil(request, number):
     order = get_object_or_404(Order, number=number)
     form = FulfilForm(request.POST)
-    tracking = form.cleaned_data["tracking_reference"] if form.is_valid() else ""
-    order_fulfil(order=order, actor=request.user, tracking_reference=tracking)
+    if not form.is_valid():
+        for error in form.errors.get("tracking_reference", []):
+            messages.error(request, f"Tracking reference: {error}")
+        return redirect("ops:order_detail", number=order.number)
+    order_fulfil(
+        order=order,
+        actor=request.user,
+        tracking_reference=form.cleaned_data["tracking_reference"],
+    )
     messages.success(request, f"Order {order.number} is fulfilled.")
     return redirect("ops:order_detail", number=order.number)
 
@@ -113,7 +121,7 @@ def bulk_fulfil(request):
         messages.warning(request, reason)
     if not numbers:
         messages.info(request, "Select the orders to fulfil first.")
-    return redirect(request.POST.get("next") or "ops:queue")
+    return redirect_back(request, "ops:queue")
 
 
 def stock(request):

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 from catalog.forms import AddToCartForm
 from catalog.services.stock import StockUnavailable
 from core.exceptions import DomainError
+from core.redirects import redirect_back
 from orders.forms import CartLineForm, CheckoutForm
 from orders.selectors import (
     cart_summary,
@@ -38,7 +39,7 @@ def cart_add_view(request):
     form = AddToCartForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an option and a quantity.")
-        return redirect(request.POST.get("next") or "orders:cart")
+        return redirect_back(request, "orders:cart")
     try:
         variant = cart_add(
             cart=cart_for(request),

@@ -5,6 +5,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Product
 from catalog.selectors import stock_label
 from core.exceptions import DomainError
+from core.redirects import redirect_back
 from orders.services.cart import cart_for
 from wishlist.selectors import wishlist_products
 from wishlist.services import wishlist_add, wishlist_move_to_cart, wishlist_remove
@@ -27,14 +28,14 @@ def add(request, product_id):
     _item, created = wishlist_add(customer=request.user, product=product)
     if created:
         messages.success(request, f"Saved {product.name} to your wishlist.")
-    return redirect(request.POST.get("next") or product.get_absolute_url())
+    return redirect_back(request, product.get_absolute_url())
 
 
 @require_POST
 def remove(request, product_id):
     wishlist_remove(customer=request.user, product_id=product_id)
     messages.success(request, "Removed from your wishlist.")
-    return redirect(request.POST.get("next") or "wishlist:list")
+    return redirect_back(request, "wishlist:list")
 
 
 @require_POST

@@ -1,7 +1,7 @@
 import factory
-from django.contrib.auth.models import Group
 
 from accounts.models import User
+from accounts.services import role_groups
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -16,5 +16,5 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         if create and extracted:
-            self.groups.set(Group.objects.filter(name__in=extracted))
+            self.groups.set(role_groups(extracted))
             self.__dict__.pop("roles", None)

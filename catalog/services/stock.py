@@ -205,3 +205,71 @@ def reservations_expire(*, now: dt.datetime | None = None, actor_label="system")
             metadata={"expired": count},
         )
     return count
+
+
+class StockOversellError(DomainError):
+    """A paid order's stock is no longer there (its reservation lapsed and sold)."""
+
+    def __init__(self, shortfalls: list[Shortfall]):
+        self.shortfalls = shortfalls
+        super().__init__(
+            "Not enough stock to fulfil: "
+            + ", ".join(
+                f"{s.sku} short by {s.requested - s.available}" for s in shortfalls
+            )
+        )
+
+
+@transaction.atomic
+def stock_sell(*, holder: str, quantities: dict[int, int]) -> None:
+    """Take sold units off stock on hand at payment and consume the holder's
+    reservations. Rows are locked in primary-key order.
+
+    Money in hand wins over holds: a sale is refused only when stock on hand is
+    short, not when other checkouts hold the units (ARCHITECTURE.md, docs/decisions.md).
+    Raises StockOversellError, writing nothing, when any variant falls short.
+    Preorder variants are not decremented.
+    """
+    variants = _lock_variants(quantities)
+    shortfalls, sales = [], []
+    for variant_id, quantity in sorted(quantities.items()):
+        variant = variants[variant_id]
+        if variant.product.is_preorder:
+            continue
+        if quantity > variant.stock_on_hand:
+            shortfalls.append(
+                Shortfall(
+                    variant_id,
+                    variant.sku,
+                    str(variant),
+                    quantity,
+                    max(variant.stock_on_hand, 0),
+                )
+            )
+        sales.append((variant_id, quantity))
+    if shortfalls:
+        raise StockOversellError(shortfalls)
+    for variant_id, quantity in sales:
+        _move(
+            variant_id=variant_id, delta=-quantity, reason=Reason.SALE, reference=holder
+        )
+    StockReservation.objects.filter(
+        holder=holder, status=StockReservation.Status.ACTIVE
+    ).update(status=StockReservation.Status.CONSUMED, closed_at=timezone.now())
+
+
+@transaction.atomic
+def stock_restock(*, holder: str, quantities: dict[int, int], note: str, actor=None):
+    """Return units to stock (a refund with restock). Writes movements."""
+    variants = _lock_variants(quantities)
+    for variant_id, quantity in sorted(quantities.items()):
+        if quantity <= 0 or variants[variant_id].product.is_preorder:
+            continue
+        _move(
+            variant_id=variant_id,
+            delta=quantity,
+            reason=Reason.REFUND_RESTOCK,
+            reference=holder,
+            note=note,
+            actor=actor,
+        )

@@ -230,3 +230,26 @@ def test_a_stock_adjustment_needs_a_reason(client, ops_user):
     assert "This field is required" in response.content.decode()
     variant.refresh_from_db()
     assert variant.stock_on_hand == 2
+
+
+def test_a_too_long_tracking_reference_is_refused_not_dropped(
+    client, ops_user, customer
+):
+    order = paid_order(customer=customer, variants={VariantFactory(stock=3): 1})
+    client.force_login(ops_user)
+    response = client.post(
+        reverse("ops:order_fulfil", args=[order.number]),
+        {"tracking_reference": "X" * 101},
+        follow=True,
+    )
+    assert "Tracking reference:" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == "paid"
+
+
+def test_next_redirects_stay_on_this_site(client, ops_user):
+    client.force_login(ops_user)
+    evil = client.post(reverse("ops:bulk_fulfil"), {"next": "https://evil.example/"})
+    assert evil["Location"] == reverse("ops:queue")
+    local = client.post(reverse("ops:bulk_fulfil"), {"next": "/ops/?status=paid"})
+    assert local["Location"] == "/ops/?status=paid"

@@ -1,0 +1,123 @@
+"""Fixtures for the browser tests: a real Chromium driven by Playwright's sync API.
+
+pytest-playwright is not installed, so the browser, context and page fixtures live
+here. The app runs under pytest-django's `live_server` (a real HTTP server in a
+thread of this process, on the test database).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; without this Django
+# refuses ORM calls made from it ("You cannot call this from an async context").
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+
+PASSWORD = "a-long-pass-123"  # noqa: S105 (test users only)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        reason = f"Chromium not found at {CHROMIUM}: browser tests need it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def password():
+    """Every user the e2e fixtures create signs in with this password."""
+    return PASSWORD
+
+
+@pytest.fixture
+def mug(transactional_db):
+    """A product with one stocked variant, created through the catalogue service."""
+    from catalog.services.products import (
+        VariantSpec,
+        category_get_or_create,
+        product_create,
+    )
+
+    return product_create(
+        name="Stoneware Mug",
+        category=category_get_or_create(name="Kitchen"),
+        price_pennies=1400,
+        description="A sage-glazed stoneware mug that holds a generous 350 ml.",
+        variants=[
+            VariantSpec(sku="MUG-SAG", option_values={"colour": "Sage"}, stock=5)
+        ],
+    )
+
+
+@pytest.fixture
+def shopper(transactional_db):
+    from accounts.services import user_create
+
+    return user_create(
+        email="shopper@example.com",
+        password=PASSWORD,
+        full_name="Sam Shopper",
+        roles=["customer"],
+    )
+
+
+@pytest.fixture
+def ops_person(transactional_db):
+    from accounts.services import user_create
+
+    return user_create(
+        email="ops@example.com",
+        password=PASSWORD,
+        full_name="Olive Ops",
+        roles=["ops"],
+    )
+
+
+@pytest.fixture
+def sign_in(page):
+    """Sign in through the login form, as a person would."""
+
+    def sign_in(email, password=PASSWORD, path="/account/login/"):
+        if path is not None:
+            page.goto(path)
+        page.locator("#id_username").fill(email)
+        page.locator("#id_password").fill(password)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+
+    return sign_in
