@@ -19,6 +19,7 @@ from catalog.services.products import (
 )
 from catalog.services.stock import StockUnavailable
 from demo.catalogue import COLOURS, PREORDER, PRODUCTS, SIZES
+from demo.history import seed_history
 from orders.services.cart import CustomerCart, cart_add
 from orders.services.checkout import ShippingAddress, new_checkout_token, order_place
 from wishlist.services import wishlist_add, wishlist_remove
@@ -177,11 +178,14 @@ def seed_shoppers(seed: int, report: SeedReport, people: list[User]):
                 report.add("checkouts refused for stock")
 
 
-def seed_demo(*, seed: int = 42, customers: int = 60) -> SeedReport:
+def seed_demo(
+    *, seed: int = 42, customers: int = 60, days: int = 0, out=print
+) -> SeedReport:
     """Each step draws from its own random stream, so a step that finds its work
     already done (a re-run) does not shift what the next step draws."""
     report = SeedReport()
     seed_catalogue(random.Random(f"{seed}:catalogue"), report)
     people = seed_users(random.Random(f"{seed}:users"), report, customers)
+    seed_history(seed=seed, days=days, report=report, out=out)
     seed_shoppers(seed, report, people)
     return report

@@ -37,6 +37,15 @@ POLICY = {
     "ops:bulk_fulfil": OPS,
     "ops:stock": OPS,
     "ops:stock_adjust": OPS,
+    # Payments: Stripe signs its deliveries (the signature is the credential)
+    "payments:webhook": PUBLIC,
+    "payments:pay": CUSTOMER,
+    "payments:offline_checkout": CUSTOMER,
+    "payments_ops:exceptions": OPS,
+    "payments_ops:exception_resolve": OPS,
+    "payments_ops:events": OPS,
+    "payments_ops:reprocess": OPS,
+    "payments_ops:refund": OPS,
     # Accounts
     "accounts:login": PUBLIC,
     "accounts:logout": PUBLIC,

@@ -24,6 +24,11 @@ POST_ONLY = {
     "ops:order_cancel",
     "ops:bulk_fulfil",
     "ops:stock_adjust",
+    "payments:pay",
+    "payments_ops:exception_resolve",
+    "payments_ops:reprocess",
+    "payments_ops:refund",
+    "payments:webhook",
 }
 ALLOWED_GET_STATUS = dict.fromkeys(POST_ONLY, 405) | {
     "orders:checkout": 302,  # an empty cart is sent back to the cart page
@@ -101,10 +106,16 @@ def _url_kwargs(user):
     """Objects for the URLs that take arguments; the order is the user's own."""
     from catalog.tests.factories import VariantFactory
     from orders.tests.factories import place_order
+    from payments.models import PaymentException
 
     variant = VariantFactory(stock=5)
     owner = user if user is not None else make_customer()
     order = place_order(customer=owner, variants={variant: 1})
+    order.stripe_checkout_session_id = f"cs_test_walk{order.pk}"
+    order.save(update_fields=["stripe_checkout_session_id"])
+    case = PaymentException.objects.create(
+        kind="dispute", stripe_ref=f"dp_walk{order.pk}", message="x", order=order
+    )
     by_order = {"number": order.number}
     by_product = {"product_id": variant.product_id}
     return {
@@ -118,6 +129,10 @@ def _url_kwargs(user):
         "wishlist:add": by_product,
         "wishlist:remove": by_product,
         "wishlist:move_to_cart": by_product,
+        "payments:pay": by_order,
+        "payments:offline_checkout": {"session_id": order.stripe_checkout_session_id},
+        "payments_ops:refund": by_order,
+        "payments_ops:exception_resolve": {"pk": case.pk},
     }
 
 

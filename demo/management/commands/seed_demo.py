@@ -1,3 +1,5 @@
+import logging
+
 from django.core.management.base import BaseCommand, CommandError
 
 from demo.seeding import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
@@ -11,11 +13,21 @@ class Command(BaseCommand):
             "--seed", type=int, default=42, help="random seed (deterministic)"
         )
         parser.add_argument("--customers", type=int, default=60)
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=90,
+            help="days of order history, paid through the offline Stripe pipeline",
+        )
 
-    def handle(self, *args, seed, customers, **options):
-        if customers < 0:
-            raise CommandError("--customers must be zero or more")
-        report = seed_demo(seed=seed, customers=customers)
+    def handle(self, *args, seed, customers, days, **options):
+        if customers < 0 or days < 0:
+            raise CommandError("--customers and --days must be zero or more")
+        # One log line per webhook event would bury the summary.
+        logging.getLogger("payments.webhook").setLevel(logging.WARNING)
+        report = seed_demo(
+            seed=seed, customers=customers, days=days, out=self.stdout.write
+        )
         if report.created:
             for what, n in report.created.items():
                 self.stdout.write(f"  created {n} {what}")

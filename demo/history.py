@@ -1,0 +1,226 @@
+"""A shop's past, made by running the real services at past moments.
+
+Each act (a customer checks out, pays through the offline Stripe pipeline, ops
+fulfils, refunds; a card holder disputes) happens at its own time under
+time-machine, so every row and every Stripe event carries the time it would have.
+"""
+
+import datetime as dt
+import random
+import time
+
+import time_machine
+from django.utils import timezone
+
+from accounts.models import User
+from catalog.models import Variant
+from catalog.selectors import variants_with_availability
+from catalog.services.stock import StockUnavailable, stock_receive
+from core.exceptions import DomainError
+from core.timeutils import reporting_tz
+from orders.models import Order
+from orders.services.cart import CartEntry
+from orders.services.checkout import ShippingAddress, new_checkout_token, order_place
+from orders.services.lifecycle import order_fulfil
+from payments.gateway import OfflineGateway
+from payments.models import Payment
+from payments.services.checkout import checkout_start
+from payments.services.refunds import refund_issue
+
+TOWNS = [
+    ("Bristol", "BS1 4DJ"),
+    ("Leeds", "LS1 5HD"),
+    ("York", "YO1 7HH"),
+    ("Cardiff", "CF10 1EP"),
+    ("Norwich", "NR2 1NR"),
+    ("Bath", "BA1 1LZ"),
+]
+
+
+def _at(moment: dt.datetime):
+    return time_machine.travel(moment, tick=False)
+
+
+def _orders_on(rng, day: dt.date, index: int, days: int) -> int:
+    """Busier at weekends, growing over the period, with a pre-Christmas lift."""
+    base = 2 + 3 * index / max(days, 1)
+    if day.weekday() >= 5:
+        base *= 1.5
+    if day.month == 12 and day.day < 22:
+        base *= 1.6
+    return max(0, int(rng.gauss(base, 1.0) + 0.5))
+
+
+def _pick_lines(rng, variants):
+    stocked = [v for v in variants if v.available > 0 or v.product.is_preorder]
+    chosen = rng.sample(stocked, k=min(len(stocked), rng.choice([1, 1, 1, 2, 2, 3])))
+    return {v.pk: CartEntry(rng.choice([1, 1, 1, 2]), v.price_pennies) for v in chosen}
+
+
+def _payment_of(order):
+    return Payment.objects.filter(order=order, applied=True).first()
+
+
+def seed_history(*, seed: int, days: int, report, out=print) -> None:
+    if days <= 0 or Payment.objects.exists():
+        return
+    rng = random.Random(f"{seed}:history")  # noqa: S311 - demo data, not secrets
+    ops = User.objects.get(email="ops@purelaka.test")
+    customers = list(User.objects.filter(groups__name="customer").order_by("pk"))
+    gateway = OfflineGateway()
+    tz = reporting_tz()
+    now = timezone.now()
+    today = now.astimezone(tz).date()
+    later: list[tuple[dt.datetime, str, int]] = []
+    started, placed = time.monotonic(), 0
+    for index in range(days):
+        day = today - dt.timedelta(days=days - index)
+        opening = dt.datetime.combine(day, dt.time(6, 0), tzinfo=tz)
+        if day.weekday() == 0:  # Monday delivery for what runs low
+            with _at(opening):
+                for variant in Variant.objects.filter(
+                    product__is_preorder=False, stock_on_hand__lt=8
+                ):
+                    stock_receive(
+                        variant=variant,
+                        quantity=rng.randint(10, 30),
+                        note="weekly delivery",
+                        actor=ops,
+                    )
+                    report.add("stock deliveries")
+        with _at(opening):
+            variants = list(
+                variants_with_availability(
+                    Variant.objects.select_related("product").filter(
+                        active=True, product__active=True
+                    )
+                )
+            )
+        for _ in range(_orders_on(rng, day, index, days)):
+            moment = dt.datetime.combine(
+                day, dt.time(rng.randint(7, 22), rng.randint(0, 59)), tzinfo=tz
+            )
+            order = _checkout(rng, moment, customers, variants, report)
+            if order is None:
+                continue
+            placed += 1
+            _pay(rng, gateway, order, moment, report)
+            later += _follow_ups(rng, order, moment, now)
+        if (index + 1) % 15 == 0 or index + 1 == days:
+            elapsed = time.monotonic() - started
+            rate = placed / elapsed if elapsed else 0.0
+            eta = elapsed / (index + 1) * (days - index - 1)
+            out(
+                f"  history: day {index + 1}/{days}, {placed} orders, "
+                f"{rate:.1f} orders/s, ETA {eta:.0f}s"
+            )
+    for moment, act, order_pk in sorted(later):
+        _follow_up(
+            rng, gateway, ops, act, Order.objects.get(pk=order_pk), moment, report
+        )
+
+
+def _checkout(rng, moment, customers, variants, report):
+    """A customer checks out what was in stock that morning (checkout re-checks)."""
+    customer = rng.choice(customers)
+    town, postcode = rng.choice(TOWNS)
+    with _at(moment):
+        try:
+            order = order_place(
+                customer=customer,
+                entries=_pick_lines(rng, variants),
+                address=ShippingAddress(
+                    name=customer.full_name or "Customer",
+                    line1=f"{rng.randint(1, 200)} Station Road",
+                    city=town,
+                    postcode=postcode,
+                ),
+                checkout_token=new_checkout_token(),
+            )
+        except (StockUnavailable, DomainError):
+            report.add("checkouts refused for stock")
+            return None
+    report.add("orders placed")
+    return order
+
+
+def _pay(rng, gateway, order, moment, report):
+    with _at(moment + dt.timedelta(minutes=2)):
+        session = checkout_start(order=order, success_url="/", cancel_url="/")
+        roll = rng.random()
+        if roll < 0.04:  # abandoned at the payment page
+            gateway.expire_checkout_session(session_id=session.id)
+            report.add("checkouts abandoned")
+            return
+        if roll < 0.12:  # a declined card first
+            gateway.pay(order=order, session_id=session.id, decline=True)
+            report.add("payments declined")
+    with _at(moment + dt.timedelta(minutes=4)):
+        session = checkout_start(order=order, success_url="/", cancel_url="/")
+        gateway.pay(order=order, session_id=session.id)
+    report.add("payments")
+
+
+def _follow_ups(rng, order, moment, now):
+    acts = []
+
+    def plan(delay, act):
+        when = moment + delay
+        if when < now - dt.timedelta(minutes=5):
+            acts.append((when, act, order.pk))
+
+    if rng.random() < 0.9:
+        plan(dt.timedelta(hours=rng.randint(6, 40)), "fulfil")
+    roll = rng.random()
+    if roll < 0.03:
+        plan(dt.timedelta(hours=rng.randint(1, 5)), "refund_full")
+    elif roll < 0.09:
+        plan(dt.timedelta(days=rng.randint(3, 12)), "refund_partial")
+    elif roll < 0.105:
+        plan(dt.timedelta(days=rng.randint(10, 25)), "dispute")
+    return acts
+
+
+def _follow_up(rng, gateway, ops, act, order, moment, report):
+    with _at(moment):
+        order.refresh_from_db()
+        payment = _payment_of(order)
+        if payment is None:
+            return
+        if act == "fulfil" and order.status == Order.Status.PAID:
+            order_fulfil(
+                order=order,
+                actor=ops,
+                tracking_reference=f"RM{rng.randint(10**8, 10**9)}GB",
+            )
+            report.add("orders fulfilled")
+        elif act == "refund_full" and order.status == Order.Status.PAID:
+            refund_issue(
+                order=order,
+                amount_pennies=order.total_pennies,
+                reason="requested_by_customer",
+                restock={line.variant_id: line.quantity for line in order.lines.all()},
+                actor=ops,
+                idempotency_key=new_checkout_token(),
+            )
+            report.add("full refunds")
+        elif act == "refund_partial" and order.refund_status == Order.RefundStatus.NONE:
+            refund_issue(
+                order=order,
+                amount_pennies=max(
+                    100, order.subtotal_pennies * rng.choice([20, 30, 50]) // 100
+                ),
+                reason=rng.choice(["requested_by_customer", "duplicate", ""]),
+                restock={},
+                actor=ops,
+                idempotency_key=new_checkout_token(),
+            )
+            report.add("partial refunds")
+        elif act == "dispute":
+            gateway.open_dispute(
+                charge=payment.stripe_charge_id,
+                amount_pennies=payment.amount_pennies,
+                currency=payment.currency,
+                outcome=rng.choice(["won", "lost", ""]),
+            )
+            report.add("disputes")

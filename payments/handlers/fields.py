@@ -1,0 +1,79 @@
+"""Reading Stripe objects defensively: shapes differ by API version and source.
+
+Branch on which fields are present, never on `api_version` (the samples in
+../shared/stripe_events show labels that do not match shapes).
+"""
+
+import datetime as dt
+
+from orders.models import Order
+
+
+def ts(value) -> dt.datetime | None:
+    if isinstance(value, int | float) and value > 0:
+        return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+    return None
+
+
+def event_time(payload: dict) -> dt.datetime:
+    return ts(payload["created"])
+
+
+def text(obj: dict, key: str) -> str:
+    value = obj.get(key)
+    if isinstance(value, dict):  # an expanded object: its id
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
+
+
+def amount(obj: dict, *keys: str) -> int:
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = obj.get(keys[-1]) if keys else None
+    return value if isinstance(value, int) else 0
+
+
+def currency(obj: dict) -> str:
+    value = obj.get("currency")
+    return value.upper()[:3] if isinstance(value, str) else ""
+
+
+def listed(obj: dict, key: str) -> list[dict]:
+    """`obj[key].data` as a list of dicts; {} or a missing key give []."""
+    container = obj.get(key)
+    if isinstance(container, dict):
+        data = container.get("data")
+        return (
+            [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+        )
+    if isinstance(container, list):
+        return [d for d in container if isinstance(d, dict)]
+    return []
+
+
+def charge_of_intent(intent: dict) -> str:
+    """`latest_charge` (2022-11-15 on), else the newest of `charges.data`."""
+    if "latest_charge" in intent:
+        return text(intent, "latest_charge")
+    charges = listed(intent, "charges")
+    succeeded = [c for c in charges if c.get("status") == "succeeded"] or charges
+    return text(succeeded[0], "id") if succeeded else ""
+
+
+def payment_intent_id(obj: dict) -> str:
+    value = text(obj, "payment_intent")
+    return value if value.startswith("pi_") else ""
+
+
+def order_for(*objs: dict) -> Order | None:
+    """Our order named by `metadata.order_id` (or `client_reference_id`)."""
+    for obj in objs:
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        for raw in (metadata.get("order_id"), obj.get("client_reference_id")):
+            if isinstance(raw, str | int) and str(raw).isdigit():
+                order = Order.objects.filter(pk=int(raw)).first()
+                if order is not None:
+                    return order
+    return None

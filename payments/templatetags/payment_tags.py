@@ -1,0 +1,46 @@
+"""Payment panels that order pages include (orders cannot import payments)."""
+
+from django import template
+
+from payments.models import Dispute, PaymentException, Refund
+from payments.services.refunds import refundable_pennies
+from payments.views import new_refund_form
+
+register = template.Library()
+
+
+def _ledger(order):
+    payments = list(order.payments.order_by("paid_at"))
+    refunds = list(
+        Refund.objects.filter(payment__order=order).order_by("stripe_created", "id")
+    )
+    return payments, refunds
+
+
+@register.inclusion_tag("payments/_customer_panel.html", takes_context=True)
+def order_payment_panel(context, order):
+    payments, refunds = _ledger(order)
+    return {
+        "order": order,
+        "payments": [p for p in payments if p.applied],
+        "refunds": refunds,
+        "request": context.get("request"),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("payments/ops/_order_panel.html", takes_context=True)
+def ops_payment_panel(context, order):
+    payments, refunds = _ledger(order)
+    refundable = refundable_pennies(order)
+    return {
+        "order": order,
+        "payments": payments,
+        "refunds": refunds,
+        "disputes": Dispute.objects.filter(payment__order=order),
+        "cases": PaymentException.objects.filter(order=order, resolved_at__isnull=True),
+        "refundable": refundable,
+        "refund_form": new_refund_form(order) if refundable else None,
+        "request": context.get("request"),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -1,0 +1,201 @@
+"""The real gateway against the official SDK, with only its HTTP layer replaced."""
+
+import json
+from urllib.parse import parse_qs
+
+import pytest
+import stripe
+
+from catalog.tests.factories import VariantFactory
+from orders.tests.factories import place_order
+from payments.gateway import StripeGateway, get_gateway
+
+pytestmark = pytest.mark.django_db
+
+
+class RecordingHTTPClient(stripe.HTTPClient):
+    """Answers like Stripe's API and keeps every request."""
+
+    name = "recording"
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = list(answers)
+        self.requests = []
+
+    def request(self, method, url, headers, post_data=None, **kwargs):
+        self.requests.append(
+            {
+                "method": method,
+                "url": url,
+                "headers": dict(headers or {}),
+                "form": parse_qs(
+                    post_data.decode()
+                    if isinstance(post_data, bytes)
+                    else post_data or ""
+                ),
+            }
+        )
+        status, body = self.answers.pop(0)
+        return json.dumps(body), status, {"request-id": "req_test"}
+
+    def request_stream(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def stripe_settings(settings):
+    settings.PAYMENTS_USE_STRIPE = True
+    settings.STRIPE_SECRET_KEY = "sk_test_123"
+    settings.STRIPE_API_VERSION = "2025-03-31.basil"
+    return settings
+
+
+def test_get_gateway_follows_the_setting(stripe_settings):
+    assert isinstance(get_gateway(), StripeGateway)
+
+
+def test_checkout_session_carries_the_order_and_is_idempotent(
+    stripe_settings, customer
+):
+    order = place_order(customer=customer, variants={VariantFactory(stock=5): 2})
+    http = RecordingHTTPClient(
+        [
+            (
+                200,
+                {
+                    "id": "cs_test_1",
+                    "object": "checkout.session",
+                    "url": "https://checkout.stripe.com/c/pay/cs_test_1",
+                },
+            )
+        ]
+    )
+    session = StripeGateway(http_client=http).create_checkout_session(
+        order=order,
+        success_url="https://shop/ok",
+        cancel_url="https://shop/no",
+        attempt=0,
+    )
+    assert (session.id, session.url) == (
+        "cs_test_1",
+        "https://checkout.stripe.com/c/pay/cs_test_1",
+    )
+    sent = http.requests[0]
+    assert sent["method"] == "post"
+    assert sent["url"].endswith("/v1/checkout/sessions")
+    assert sent["headers"]["Stripe-Version"] == "2025-03-31.basil"
+    assert sent["headers"]["Idempotency-Key"] == f"checkout-{order.pk}-0"
+    assert sent["headers"]["Authorization"] == "Bearer sk_test_123"
+    form = sent["form"]
+    assert form["mode"] == ["payment"]
+    assert form["payment_intent_data[metadata][order_id]"] == [str(order.pk)]
+    assert form["metadata[order_id]"] == [str(order.pk)]
+    assert form["client_reference_id"] == [str(order.pk)]
+    assert form["line_items[0][price_data][unit_amount]"] == ["1500"]
+    assert form["line_items[0][quantity]"] == ["2"]
+    assert form["line_items[1][price_data][unit_amount]"] == ["395"]  # shipping
+    assert form["line_items[0][price_data][currency]"] == ["gbp"]
+
+
+def test_refund_goes_to_the_payment_intent_with_an_idempotency_key(stripe_settings):
+    http = RecordingHTTPClient(
+        [
+            (
+                200,
+                {
+                    "id": "re_1",
+                    "object": "refund",
+                    "amount": 500,
+                    "status": "pending",
+                    "created": 1780000000,
+                    "charge": "ch_1",
+                    "currency": "gbp",
+                },
+            )
+        ]
+    )
+    refund = StripeGateway(http_client=http).create_refund(
+        payment_intent="pi_1",
+        charge="ch_1",
+        amount_pennies=500,
+        reason="requested_by_customer",
+        idempotency_key="refund-abc",
+        metadata={"order_id": "7"},
+    )
+    assert refund["id"] == "re_1" and refund["status"] == "pending"
+    sent = http.requests[0]
+    assert sent["url"].endswith("/v1/refunds")
+    assert sent["headers"]["Idempotency-Key"] == "refund-abc"
+    assert sent["form"]["payment_intent"] == ["pi_1"]
+    assert "charge" not in sent["form"]
+    assert sent["form"]["amount"] == ["500"]
+    assert sent["form"]["metadata[order_id]"] == ["7"]
+
+
+def test_a_stripe_error_surfaces_as_the_sdk_error(stripe_settings):
+    http = RecordingHTTPClient(
+        [
+            (
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "Refund amount exceeds charge.",
+                    }
+                },
+            )
+        ]
+    )
+    with pytest.raises(stripe.InvalidRequestError, match="exceeds"):
+        StripeGateway(http_client=http).create_refund(
+            payment_intent="pi_1",
+            charge="",
+            amount_pennies=10**9,
+            reason="",
+            idempotency_key="k",
+            metadata={},
+        )
+
+
+def test_a_refused_refund_is_a_clear_message_and_writes_nothing(
+    stripe_settings, customer, ops_user, client, monkeypatch
+):
+    from core.exceptions import DomainError
+    from payments.models import Refund
+    from payments.services.refunds import refund_issue
+    from payments.tests.events import intent_succeeded, post
+
+    order = place_order(customer=customer, variants={VariantFactory(stock=5): 1})
+    stripe_settings.PAYMENTS_USE_STRIPE = False
+    post(client, intent_succeeded(order))
+    stripe_settings.PAYMENTS_USE_STRIPE = True
+    http = RecordingHTTPClient(
+        [
+            (
+                402,
+                {
+                    "error": {
+                        "type": "card_error",
+                        "message": "Charge already refunded.",
+                    }
+                },
+            )
+        ]
+    )
+    monkeypatch.setattr(
+        "payments.services.refunds.get_gateway", lambda: StripeGateway(http_client=http)
+    )
+    with pytest.raises(DomainError, match="Stripe refused the refund"):
+        refund_issue(
+            order=order,
+            amount_pennies=100,
+            reason="",
+            restock={},
+            actor=ops_user,
+            idempotency_key="k",
+        )
+    assert not Refund.objects.exists()
