@@ -1,5 +1,7 @@
 """Project-wide test setup: fast hashing, the PostgreSQL marker, role fixtures."""
 
+import threading
+
 import pytest
 from django.db import connection
 
@@ -60,3 +62,32 @@ def analyst(make_user):
 @pytest.fixture
 def admin_user(make_user):
     return make_user("admin")
+
+
+@pytest.fixture
+def run_concurrently():
+    """run(count, work) → results: `work(i)` in `count` threads released together,
+    each on its own database connection; an exception becomes its repr."""
+
+    def run(count, work):
+        barrier, results, lock = threading.Barrier(count), [], threading.Lock()
+
+        def one(i):
+            try:
+                barrier.wait()
+                outcome = work(i)
+            except Exception as exc:  # the caller's assertions name it
+                outcome = repr(exc)
+            finally:
+                connection.close()
+            with lock:
+                results.append(outcome)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    return run

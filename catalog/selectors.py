@@ -139,6 +139,17 @@ def stock_label(*, available: int, threshold: int, is_preorder: bool) -> StockLa
     return StockLabel("In stock", "ok")
 
 
+def with_stock_labels(products):
+    """Set `.stock` (a StockLabel) on each product annotated with `available`."""
+    for product in products:
+        product.stock = stock_label(
+            available=product.available,
+            threshold=product.low_stock_threshold,
+            is_preorder=product.is_preorder,
+        )
+    return products
+
+
 def stock_overview(*, low_only: bool = False) -> QuerySet:
     """Every variant with availability, for the ops stock page; low stock first."""
     rows = variants_with_availability(

@@ -11,19 +11,10 @@ from catalog.selectors import (
     products_for_storefront,
     stock_label,
     variants_with_availability,
+    with_stock_labels,
 )
 
 PAGE_SIZE = 12
-
-
-def _with_labels(products):
-    for product in products:
-        product.stock = stock_label(
-            available=product.available,
-            threshold=product.low_stock_threshold,
-            is_preorder=product.is_preorder,
-        )
-    return products
 
 
 def home(request):
@@ -31,7 +22,7 @@ def home(request):
     return render(
         request,
         "catalog/home.html",
-        {"products": _with_labels(newest), "categories": category_list()},
+        {"products": with_stock_labels(newest), "categories": category_list()},
     )
 
 
@@ -44,7 +35,7 @@ def product_list_view(request):
         sort=filters.get("sort") or "name",
     )
     page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
-    _with_labels(page.object_list)
+    with_stock_labels(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -75,11 +66,7 @@ def product_detail(request, slug):
             is_preorder=product.is_preorder,
         )
         variant.product = product
-    product.stock = stock_label(
-        available=product.available,
-        threshold=product.low_stock_threshold,
-        is_preorder=product.is_preorder,
-    )
+    with_stock_labels([product])
     return render(
         request,
         "catalog/product_detail.html",

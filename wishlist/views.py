@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.models import Product
-from catalog.selectors import stock_label
+from catalog.selectors import with_stock_labels
 from core.exceptions import DomainError
 from core.redirects import redirect_back
 from orders.services.cart import cart_for
@@ -12,13 +12,7 @@ from wishlist.services import wishlist_add, wishlist_move_to_cart, wishlist_remo
 
 
 def wishlist_list(request):
-    products = list(wishlist_products(customer=request.user))
-    for product in products:
-        product.stock = stock_label(
-            available=product.available,
-            threshold=product.low_stock_threshold,
-            is_preorder=product.is_preorder,
-        )
+    products = with_stock_labels(list(wishlist_products(customer=request.user)))
     return render(request, "wishlist/list.html", {"products": products})
 
 

@@ -1,8 +1,7 @@
 import datetime as dt
-import threading
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -169,32 +168,19 @@ def test_stock_label(available, preorder, text, tone):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_checkouts_for_the_last_unit_give_it_to_exactly_one():
+def test_concurrent_checkouts_for_the_last_unit_give_it_to_exactly_one(
+    run_concurrently,
+):
     variant = VariantFactory(stock=1)
-    threads, results = 8, []
-    barrier = threading.Barrier(threads)
-    lock = threading.Lock()
 
     def attempt(i):
-        try:
-            barrier.wait()
-            stock_reserve(holder=f"order:{i}", quantities={variant.pk: 1})
-            outcome = "reserved"
-        except StockUnavailable as exc:
-            outcome = str(exc)
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
+        stock_reserve(holder=f"order:{i}", quantities={variant.pk: 1})
+        return "reserved"
 
-    workers = [threading.Thread(target=attempt, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    results = run_concurrently(8, attempt)
     assert results.count("reserved") == 1
     refusals = [r for r in results if r != "reserved"]
-    assert len(refusals) == threads - 1
+    assert len(refusals) == 7
     assert all("no longer available" in r for r in refusals)
     assert StockReservation.objects.filter(status="active").count() == 1
 

@@ -1,7 +1,4 @@
-import threading
-
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
@@ -215,28 +212,16 @@ def test_preorder_lines_are_ordered_without_stock(client, customer):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_double_submits_create_one_order():
+def test_concurrent_double_submits_create_one_order(run_concurrently):
     customer = UserFactory(roles=["customer"])
     variant = VariantFactory(stock=10)
-    barrier, results, lock = threading.Barrier(4), [], threading.Lock()
 
-    def submit():
-        try:
-            barrier.wait()
-            order = place_order(
-                customer=customer, variants={variant: 1}, token="same-click"
-            )
-            outcome = order.pk
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
+    def submit(i):
+        return place_order(
+            customer=customer, variants={variant: 1}, token="same-click"
+        ).pk
 
-    workers = [threading.Thread(target=submit) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert len(results) == 4 and len(set(results)) == 1
+    results = run_concurrently(4, submit)
+    assert len(results) == 4 and len(set(results)) == 1, results
     assert Order.objects.count() == 1
     assert StockReservation.objects.count() == 1

@@ -1,10 +1,8 @@
 """Real concurrency on PostgreSQL: many deliveries at once, the last unit twice."""
 
 import json
-import threading
 
 import pytest
-from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from catalog.models import StockMovement, StockReservation, Variant
@@ -19,38 +17,18 @@ from payments.webhook import receive
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _in_threads(count, work):
-    barrier, results, lock = threading.Barrier(count), [], threading.Lock()
-
-    def run(i):
-        try:
-            barrier.wait()
-            outcome = work(i)
-        except Exception as exc:  # the assertion below names it
-            outcome = repr(exc)
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def _deliver(event):
     body = json.dumps(event, separators=(",", ":")).encode()
     return receive(body=body, signature=sign(body)).status
 
 
-def test_sixteen_concurrent_deliveries_make_one_payment_and_one_decrement():
+def test_sixteen_concurrent_deliveries_make_one_payment_and_one_decrement(
+    run_concurrently,
+):
     variant = VariantFactory(stock=5)
     order = place_order(customer=UserFactory(roles=["customer"]), variants={variant: 2})
     event = intent_succeeded(order)
-    statuses = _in_threads(16, lambda i: _deliver(event))
+    statuses = run_concurrently(16, lambda i: _deliver(event))
     assert statuses == [200] * 16
     assert Payment.objects.count() == 1
     assert StockMovement.objects.filter(reason="sale").count() == 1
@@ -58,7 +36,9 @@ def test_sixteen_concurrent_deliveries_make_one_payment_and_one_decrement():
     assert Order.objects.get(pk=order.pk).status == "paid"
 
 
-def test_two_orders_paid_at_once_for_the_last_unit_one_wins_one_is_raised():
+def test_two_orders_paid_at_once_for_the_last_unit_one_wins_one_is_raised(
+    run_concurrently,
+):
     variant = VariantFactory(stock=1)
     customer = UserFactory(roles=["customer"])
     first = place_order(customer=customer, variants={variant: 1})
@@ -69,7 +49,7 @@ def test_two_orders_paid_at_once_for_the_last_unit_one_wins_one_is_raised():
         intent_succeeded(first, pi="pi_a", charge="ch_a"),
         intent_succeeded(second, pi="pi_b", charge="ch_b"),
     ]
-    assert _in_threads(2, lambda i: _deliver(events[i])) == [200, 200]
+    assert run_concurrently(2, lambda i: _deliver(events[i])) == [200, 200]
     statuses = sorted(Order.objects.values_list("status", flat=True))
     assert statuses == ["paid", "pending"]
     assert Variant.objects.get(pk=variant.pk).stock_on_hand == 0
