@@ -12,6 +12,7 @@ MAIN_NAVIGATION = [
     ("My orders", "orders:order_list"),
     ("Ops", "ops:queue"),
     ("Analytics", "analyticsapp:dashboard"),
+    ("Analytics", "analyticsapp:ops"),
     ("Exports", "analyticsapp:exports"),
     ("Monitoring", "monitoring:issues"),
     ("Admin", "admin:index"),
@@ -19,8 +20,10 @@ MAIN_NAVIGATION = [
 
 
 def navigation_for(user, current_path: str = "") -> list[dict]:
-    items = []
+    items, labels = [], set()
     for label, name in MAIN_NAVIGATION:
+        if label in labels:  # the first entry this user may open wins
+            continue
         try:
             url = reverse(name)
         except NoReverseMatch:
@@ -30,4 +33,5 @@ def navigation_for(user, current_path: str = "") -> list[dict]:
             continue
         active = url != "/" and current_path.startswith(url)
         items.append({"label": label, "url": url, "active": active})
+        labels.add(label)
     return items

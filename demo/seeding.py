@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
+from analyticsapp.models import DailySnapshot
+from analyticsapp.services.snapshots import history_bounds, snapshots_build
 from catalog.models import Product
 from catalog.services.products import (
     VariantSpec,
@@ -188,4 +190,16 @@ def seed_demo(
     people = seed_users(random.Random(f"{seed}:users"), report, customers)
     seed_history(seed=seed, days=days, report=report, out=out)
     seed_shoppers(seed, report, people)
+    seed_snapshots(report)
     return report
+
+
+def seed_snapshots(report: SeedReport):
+    """Build the analytics snapshots for all of history (idempotent)."""
+    bounds = history_bounds()
+    if bounds is None or bounds[1] < bounds[0] or DailySnapshot.objects.exists():
+        return
+    run = snapshots_build(
+        date_from=bounds[0], date_to=bounds[1], triggered_by="seed_demo"
+    )
+    report.add("snapshot days", run.days_built)

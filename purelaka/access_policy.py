@@ -12,6 +12,9 @@ ADMIN = roles(Role.ADMIN)
 # A signed-in shopper; the admin role may do everything the others may.
 CUSTOMER = roles(Role.CUSTOMER, Role.ADMIN)
 OPS = roles(Role.OPS, Role.ADMIN)
+ANALYST = roles(Role.ANALYST, Role.ADMIN)
+# Exports and the ops dashboard: analysts, ops staff and admins.
+DATA = roles(Role.ANALYST, Role.OPS, Role.ADMIN)
 
 POLICY = {
     # Storefront
@@ -37,6 +40,15 @@ POLICY = {
     "ops:bulk_fulfil": OPS,
     "ops:stock": OPS,
     "ops:stock_adjust": OPS,
+    # Revenue intelligence
+    "analyticsapp:dashboard": ANALYST,
+    "analyticsapp:customers": ANALYST,
+    "analyticsapp:products": ANALYST,
+    "analyticsapp:ops": DATA,
+    "analyticsapp:definitions": DATA,
+    "analyticsapp:exports": DATA,
+    "analyticsapp:export_download": DATA,
+    "analyticsapp:export_bi_pack": DATA,
     # Payments: Stripe signs its deliveries (the signature is the credential)
     "payments:webhook": PUBLIC,
     "payments:pay": CUSTOMER,

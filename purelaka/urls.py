@@ -8,6 +8,7 @@ urlpatterns = [
     path("ops/payments/", include("payments.ops_urls")),
     path("ops/", include("orders.ops_urls")),
     path("payments/", include("payments.urls")),
+    path("analytics/", include("analyticsapp.urls")),
     path("account/", include("accounts.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("admin/", admin.site.urls),

@@ -133,6 +133,7 @@ def _url_kwargs(user):
         "payments:offline_checkout": {"session_id": order.stripe_checkout_session_id},
         "payments_ops:refund": by_order,
         "payments_ops:exception_resolve": {"pk": case.pk},
+        "analyticsapp:export_download": {"name": "orders"},
     }
 
 

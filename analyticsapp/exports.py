@@ -1,0 +1,368 @@
+"""CSV exports: stable columns (docs/contracts/kpi_contract.json), streamed with
+constant memory, neutralised against formula injection, every download audited
+with its row count and the SHA-256 of the bytes sent."""
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from accounts.models import User
+from analyticsapp.kpis import KPI_DEFINITIONS_VERSION, WINDOWS, Window, kpis_for
+from analyticsapp.models import DailySnapshot
+from audit.services import audit_record
+from catalog.models import Variant
+from core.timeutils import day_bounds_utc
+from orders.models import Order, OrderLine
+from payments.models import Dispute, Payment, Refund
+
+DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
+CHUNK = 2000
+
+
+def neutralise(value) -> str:
+    """A cell as text; one a spreadsheet would run as a formula gets a leading '."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    text = str(value)
+    if text.startswith(DANGEROUS_FIRST) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    def utc_range(self):
+        start = day_bounds_utc(self.date_from)[0] if self.date_from else None
+        end = day_bounds_utc(self.date_to)[1] if self.date_to else None
+        return start, end
+
+    def as_dict(self) -> dict:
+        return {
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+        }
+
+
+def _between(queryset, field, filters: Filters):
+    start, end = filters.utc_range()
+    if start:
+        queryset = queryset.filter(**{f"{field}__gte": start})
+    if end:
+        queryset = queryset.filter(**{f"{field}__lt": end})
+    return queryset
+
+
+def _rows(queryset, fields) -> Iterator[tuple]:
+    return queryset.values_list(*fields).iterator(chunk_size=CHUNK)
+
+
+@dataclass(frozen=True)
+class Export:
+    name: str
+    title: str
+    columns: list[str]
+    rows: Callable[[Filters], Iterator]
+    personal_data: bool = False
+
+
+def _orders(f):
+    return _rows(
+        _between(Order.objects.order_by("pk"), "created_at", f),
+        ["number", "created_at", "status", "refund_status", "customer_id", "email",
+         "currency", "subtotal_pennies", "shipping_pennies", "total_pennies",
+         "refunded_pennies", "paid_at", "fulfilled_at", "canceled_at",
+         "shipping_city", "shipping_postcode", "shipping_country"],
+    )  # fmt: skip
+
+
+def _order_lines(f):
+    return _rows(
+        _between(OrderLine.objects.order_by("pk"), "order__created_at", f),
+        ["order__number", "order__created_at", "order__status", "sku",
+         "variant__product_id", "variant_id", "product_name", "variant_label",
+         "unit_price_pennies", "quantity", "line_total_pennies", "is_preorder"],
+    )  # fmt: skip
+
+
+def _payments(f):
+    return _rows(
+        _between(Payment.objects.order_by("paid_at", "pk"), "paid_at", f),
+        ["stripe_payment_intent", "stripe_charge_id", "stripe_invoice_id", "paid_at",
+         "source", "order__number", "customer_id", "amount_pennies", "currency",
+         "applied", "problem"],
+    )  # fmt: skip
+
+
+def _refunds(f):
+    return _rows(
+        _between(Refund.objects.order_by("stripe_created", "pk"), "stripe_created", f),
+        ["stripe_refund_id", "stripe_created", "status", "amount_pennies", "currency",
+         "reason", "payment__stripe_payment_intent", "payment__order__number"],
+    )  # fmt: skip
+
+
+def _disputes(f):
+    return _rows(
+        _between(Dispute.objects.order_by("stripe_created", "pk"), "stripe_created", f),
+        ["stripe_dispute_id", "stripe_created", "status", "reason", "amount_pennies",
+         "currency", "funds_withdrawn_pennies", "funds_withdrawn_at",
+         "funds_reinstated_pennies", "funds_reinstated_at", "payment__order__number"],
+    )  # fmt: skip
+
+
+def _customers(f):
+    return _rows(
+        _between(User.objects.filter(groups__name="customer").order_by("pk"),
+                 "date_joined", f),
+        ["id", "email", "full_name", "date_joined", "is_active"],
+    )  # fmt: skip
+
+
+def _products(f):
+    return _rows(
+        Variant.objects.order_by("pk"),
+        ["product_id", "product__name", "product__category__name", "id", "sku",
+         "price_override_pennies", "product__price_pennies", "product__currency",
+         "stock_on_hand", "product__is_preorder", "product__active", "active"],
+    )  # fmt: skip
+
+
+DAILY_COLUMNS = [
+    "day", "gross_revenue_pennies", "order_revenue_pennies",
+    "subscription_revenue_pennies", "other_revenue_pennies", "refunds_pennies",
+    "dispute_losses_pennies", "net_revenue_pennies", "paid_orders", "units_sold",
+    "customers", "new_customers", "returning_customers",
+]  # fmt: skip
+
+
+def _daily_kpis(f):
+    rows = DailySnapshot.objects.order_by("day")
+    if f.date_from:
+        rows = rows.filter(day__gte=f.date_from)
+    if f.date_to:
+        rows = rows.filter(day__lte=f.date_to)
+    return rows.values_list(*DAILY_COLUMNS).iterator(chunk_size=CHUNK)
+
+
+SUMMARY_KPIS = [
+    "gross_revenue_pennies", "refunds_pennies", "dispute_losses_pennies",
+    "net_revenue_pennies", "paid_orders", "units_sold", "aov_pennies", "customers",
+    "new_customers", "returning_customers", "repeat_purchase_rate", "refund_rate",
+    "wishlist_conversion",
+]  # fmt: skip
+
+
+def _kpi_summary(f):
+    from analyticsapp.kpis import default_as_of
+
+    as_of = f.date_to or default_as_of()
+    for days in WINDOWS:
+        window = Window.ending(as_of, days)
+        current, previous = kpis_for(window), kpis_for(window.previous())
+        for kpi in SUMMARY_KPIS:
+            yield (days, window.start, window.end, kpi, current[kpi], previous[kpi],
+                   current[kpi] - previous[kpi], KPI_DEFINITIONS_VERSION)  # fmt: skip
+
+
+# fmt: off
+EXPORTS = {
+    e.name: e
+    for e in [
+        Export("orders", "Orders", [
+            "number", "created_at", "status", "refund_status", "customer_id", "email",
+            "currency", "subtotal_pennies", "shipping_pennies", "total_pennies",
+            "refunded_pennies", "paid_at", "fulfilled_at", "canceled_at",
+            "shipping_city", "shipping_postcode", "shipping_country",
+        ], _orders, personal_data=True),
+        Export("order_lines", "Order lines", [
+            "order_number", "order_created_at", "order_status", "sku", "product_id",
+            "variant_id", "product_name", "variant_label", "unit_price_pennies",
+            "quantity", "line_total_pennies", "is_preorder",
+        ], _order_lines),
+        Export("payments", "Payments", [
+            "payment_intent", "charge", "invoice", "paid_at", "source", "order_number",
+            "customer_id", "amount_pennies", "currency", "applied", "problem",
+        ], _payments),
+        Export("refunds", "Refunds", [
+            "refund_id", "created_at", "status", "amount_pennies", "currency", "reason",
+            "payment_intent", "order_number",
+        ], _refunds),
+        Export("disputes", "Disputes", [
+            "dispute_id", "created_at", "status", "reason", "amount_pennies",
+            "currency", "funds_withdrawn_pennies", "funds_withdrawn_at",
+            "funds_reinstated_pennies", "funds_reinstated_at", "order_number",
+        ], _disputes),
+        Export("customers", "Customers", [
+            "customer_id", "email", "full_name", "joined_at", "active",
+        ], _customers, personal_data=True),
+        Export("products", "Products and variants", [
+            "product_id", "product_name", "category", "variant_id", "sku",
+            "price_override_pennies", "price_pennies", "currency", "stock_on_hand",
+            "is_preorder", "product_active", "variant_active",
+        ], _products),
+        Export("daily_kpis", "Daily KPIs", DAILY_COLUMNS.copy(), _daily_kpis),
+        Export("kpi_summary", "KPI summary (7/30/90 days)", [
+            "window_days", "window_start", "window_end", "kpi", "value",
+            "previous_value", "change", "kpi_definitions_version",
+        ], _kpi_summary),
+    ]
+}
+# fmt: on
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_chunks(export: Export, filters: Filters, tally: dict) -> Iterator[bytes]:
+    """The export's UTF-8 bytes, header first, row by row; `tally` gets the row count
+    and SHA-256 of everything yielded."""
+    writer = csv.writer(_Echo())
+    digest = hashlib.sha256()
+    tally.update(rows=0, sha256=None, complete=False)
+
+    def emit(text: str) -> bytes:
+        data = text.encode("utf-8")
+        digest.update(data)
+        return data
+
+    yield emit(writer.writerow(export.columns))
+    for row in export.rows(filters):
+        tally["rows"] += 1
+        yield emit(writer.writerow([neutralise(v) for v in row]))
+    tally.update(sha256=digest.hexdigest(), complete=True)
+
+
+def audit_export(*, name, filters: Filters, tally: dict, actor=None, actor_label=""):
+    audit_record(
+        event_type="analytics.export",
+        actor=actor,
+        actor_label=actor_label,
+        target_type="export",
+        target_id=name,
+        metadata={
+            "export": name,
+            "filters": filters.as_dict(),
+            "rows": tally.get("rows", 0),
+            "sha256": tally.get("sha256"),
+            "complete": tally.get("complete", False),
+        },
+    )
+
+
+# --- the BI pack --------------------------------------------------------------------
+
+BI_TABLES = {
+    "fact_order_lines": "order_lines",
+    "fact_payments": "payments",
+    "fact_refunds": "refunds",
+    "dim_customer": "customers",
+    "dim_product": "products",
+}
+BI_MANIFEST = {
+    "fact_order_lines": {"keys": ["order_number", "variant_id"],
+                         "relations": {"variant_id": "dim_product.variant_id",
+                                       "order_created_at": "dim_date.date"}},
+    "fact_payments": {"keys": ["payment_intent", "charge", "invoice"],
+                      "relations": {"customer_id": "dim_customer.customer_id",
+                                    "paid_at": "dim_date.date"}},
+    "fact_refunds": {"keys": ["refund_id"],
+                     "relations": {"payment_intent": "fact_payments.payment_intent",
+                                   "created_at": "dim_date.date"}},
+    "dim_customer": {"keys": ["customer_id"], "relations": {}},
+    "dim_product": {"keys": ["variant_id"], "relations": {}},
+    "dim_date": {"keys": ["date"], "relations": {}},
+}  # fmt: skip
+DIM_DATE_COLUMNS = [
+    "date",
+    "year",
+    "quarter",
+    "month",
+    "iso_week",
+    "weekday",
+    "is_weekend",
+]
+
+
+def _dim_date(filters: Filters):
+    from analyticsapp.kpis import default_as_of
+
+    end = filters.date_to or default_as_of()
+    start = filters.date_from or (
+        DailySnapshot.objects.order_by("day").values_list("day", flat=True).first()
+        or end
+    )
+    day = start
+    while day <= end:
+        iso = day.isocalendar()
+        yield (day, day.year, (day.month - 1) // 3 + 1, day.month, iso.week,
+               day.strftime("%A"), day.weekday() >= 5)  # fmt: skip
+        day += dt.timedelta(days=1)
+
+
+def bi_pack(filters: Filters, tally: dict):
+    """A ZIP of fact and dimension CSVs and a manifest, spooled to disk (constant
+    memory), returned as an open file positioned at 0."""
+    # Returned open for the response to stream and close: no context manager here.
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+    rows = 0
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for table, source in BI_TABLES.items():
+            export = EXPORTS[source]
+            part: dict = {}
+            with archive.open(f"{table}.csv", "w") as member:
+                for chunk in csv_chunks(export, filters, part):
+                    member.write(chunk)
+            rows += part["rows"]
+        date_export = Export("dim_date", "Dates", DIM_DATE_COLUMNS, _dim_date)
+        part = {}
+        with archive.open("dim_date.csv", "w") as member:
+            for chunk in csv_chunks(date_export, filters, part):
+                member.write(chunk)
+        rows += part["rows"]
+        manifest = {
+            "kpi_definitions_version": KPI_DEFINITIONS_VERSION,
+            "currency": settings.STORE_CURRENCY,
+            "reporting_timezone": settings.REPORTING_TIMEZONE,
+            "filters": filters.as_dict(),
+            "tables": {
+                name: {
+                    "file": f"{name}.csv",
+                    "columns": (
+                        DIM_DATE_COLUMNS if name == "dim_date"
+                        else EXPORTS[BI_TABLES[name]].columns
+                    ),
+                    **BI_MANIFEST[name],
+                }
+                for name in BI_MANIFEST
+            },
+        }  # fmt: skip
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, default=str))
+    spool.seek(0)
+    digest = hashlib.sha256()
+    for block in iter(lambda: spool.read(64 * 1024), b""):
+        digest.update(block)
+    spool.seek(0)
+    tally.update(rows=rows, sha256=digest.hexdigest(), complete=True)
+    return spool

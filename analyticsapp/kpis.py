@@ -1,0 +1,201 @@
+"""KPI windows, read from snapshots only (docs/kpi_definitions.md defines each).
+
+A window of N days ends on `as_of` (default: yesterday, the last complete business
+day) and includes it; each KPI also comes for the previous N days, with the change.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Max, Sum
+
+from analyticsapp.models import (
+    CustomerDailySnapshot,
+    DailySnapshot,
+    ProductDailySnapshot,
+    WishlistDailySnapshot,
+)
+from core.timeutils import today
+
+KPI_DEFINITIONS_VERSION = "1.0"
+WINDOWS = (7, 30, 90)
+SUMMED = [
+    "gross_revenue_pennies",
+    "order_revenue_pennies",
+    "subscription_revenue_pennies",
+    "other_revenue_pennies",
+    "refunds_pennies",
+    "dispute_losses_pennies",
+    "net_revenue_pennies",
+    "paid_orders",
+    "units_sold",
+]
+
+
+def default_as_of() -> dt.date:
+    return today() - dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.date
+    end: dt.date
+
+    @classmethod
+    def ending(cls, as_of: dt.date, days: int) -> "Window":
+        return cls(as_of - dt.timedelta(days=days - 1), as_of)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> "Window":
+        return Window.ending(self.start - dt.timedelta(days=1), self.days)
+
+
+def ratio(numerator: int, denominator: int, places: str = "0.0001") -> Decimal:
+    """A share, rounded half up in one place; 0 when there is nothing to divide by."""
+    if not denominator:
+        return Decimal(0)
+    return (Decimal(numerator) / Decimal(denominator)).quantize(
+        Decimal(places), rounding=ROUND_HALF_UP
+    )
+
+
+def kpis_for(window: Window) -> dict:
+    """Every window KPI of docs/kpi_definitions.md for one window."""
+    days = DailySnapshot.objects.filter(day__range=(window.start, window.end))
+    sums = days.aggregate(**{f: Sum(f) for f in SUMMED})
+    values = {f: sums[f] or 0 for f in SUMMED}
+    customer_rows = CustomerDailySnapshot.objects.filter(
+        day__range=(window.start, window.end)
+    )
+    customers = customer_rows.values("customer_id").distinct().count()
+    new = (
+        customer_rows.filter(first_paid_day__range=(window.start, window.end))
+        .values("customer_id")
+        .distinct()
+        .count()
+    )
+    # Lifetime count at the window's end = the customer's last row in the window.
+    repeaters = (
+        customer_rows.values("customer_id")
+        .annotate(lifetime=Max("lifetime_paid_orders"))
+        .filter(lifetime__gte=2)
+        .count()
+    )
+    values.update(
+        customers=customers,
+        new_customers=new,
+        returning_customers=customers - new,
+        aov_pennies=int(
+            ratio(values["order_revenue_pennies"], values["paid_orders"], "1")
+        ),
+        repeat_purchase_rate=ratio(repeaters, customers),
+        refund_rate=ratio(values["refunds_pennies"], values["gross_revenue_pennies"]),
+        wishlist_conversion=_wishlist_conversion(window),
+    )
+    return values
+
+
+def _wishlist_conversion(window: Window) -> Decimal:
+    totals = WishlistDailySnapshot.objects.filter(
+        day__range=(window.start, window.end)
+    ).aggregate(adds=Sum("adds"), converted=Sum("converted"))
+    return ratio(totals["converted"] or 0, totals["adds"] or 0)
+
+
+@dataclass(frozen=True)
+class KpiComparison:
+    name: str
+    current: int | Decimal
+    previous: int | Decimal
+
+    @property
+    def change(self):
+        return self.current - self.previous
+
+    @property
+    def change_ratio(self) -> Decimal | None:
+        if not self.previous:
+            return None
+        return ratio(self.current - self.previous, self.previous)
+
+
+def kpi_summary(*, as_of: dt.date | None = None, days: int = 30) -> dict:
+    as_of = as_of or default_as_of()
+    window = Window.ending(as_of, days)
+    current, previous = kpis_for(window), kpis_for(window.previous())
+    return {
+        "window": window,
+        "previous_window": window.previous(),
+        "kpis": {
+            name: KpiComparison(name, current[name], previous[name]) for name in current
+        },
+    }
+
+
+def daily_series(*, start: dt.date, end: dt.date) -> list[DailySnapshot]:
+    """One row per day in the range (missing days as zeros, for charts)."""
+    rows = {r.day: r for r in DailySnapshot.objects.filter(day__range=(start, end))}
+    series, day = [], start
+    while day <= end:
+        series.append(rows.get(day) or DailySnapshot(day=day, built_at=None))
+        day += dt.timedelta(days=1)
+    return series
+
+
+def best_sellers(window: Window, *, limit: int = 10):
+    return list(
+        ProductDailySnapshot.objects.filter(day__range=(window.start, window.end))
+        .values("product_id", "product__name", "variant_id", "variant__sku")
+        .annotate(units=Sum("units"), revenue_pennies=Sum("revenue_pennies"))
+        .order_by("-units", "-revenue_pennies", "variant_id")[:limit]
+    )
+
+
+def stock_cover(*, as_of: dt.date | None = None, limit: int = 15):
+    """On hand / average daily units sold over the 30 days to as_of; lowest first."""
+    from catalog.models import Variant
+
+    as_of = as_of or default_as_of()
+    window = Window.ending(as_of, 30)
+    sold = dict(
+        ProductDailySnapshot.objects.filter(day__range=(window.start, window.end))
+        .values("variant_id")
+        .annotate(units=Sum("units"))
+        .values_list("variant_id", "units")
+        .order_by()
+    )
+    rows = []
+    for variant in Variant.objects.filter(pk__in=sold).select_related("product"):
+        per_day = Decimal(sold[variant.pk]) / 30
+        cover = (Decimal(variant.stock_on_hand) / per_day).quantize(Decimal("0.1"))
+        rows.append({"variant": variant, "per_day": per_day, "cover_days": cover})
+    return sorted(rows, key=lambda r: r["cover_days"])[:limit]
+
+
+def cohort_retention(*, as_of: dt.date | None = None, months: int = 12):
+    """Customers by month of first paid order; share with a paid order k months on."""
+    as_of = as_of or default_as_of()
+    rows = (
+        CustomerDailySnapshot.objects.filter(day__lte=as_of)
+        .values("customer_id", "first_paid_day", "day")
+        .order_by()
+    )
+    cohorts: dict[dt.date, dict[int, set]] = {}
+    for row in rows:
+        first = row["first_paid_day"].replace(day=1)
+        k = (row["day"].year - first.year) * 12 + row["day"].month - first.month
+        if 0 <= k < months:
+            cohorts.setdefault(first, {}).setdefault(k, set()).add(row["customer_id"])
+    table = []
+    for month in sorted(cohorts)[-months:]:
+        size = len(cohorts[month].get(0, set()))
+        shares = [
+            ratio(len(cohorts[month].get(k, set())), size) if size else Decimal(0)
+            for k in range(months)
+        ]
+        table.append({"month": month, "size": size, "shares": shares})
+    return table

@@ -1,0 +1,265 @@
+"""Snapshots and KPI windows against a ledger with hand-computed answers."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from accounts.tests.factories import UserFactory
+from analyticsapp.kpis import (
+    Window,
+    best_sellers,
+    cohort_retention,
+    kpi_summary,
+    kpis_for,
+)
+from analyticsapp.models import DailySnapshot, Restatement, SnapshotRun
+from analyticsapp.services.snapshots import snapshots_build
+from audit.models import AuditLog
+from catalog.tests.factories import ProductFactory, VariantFactory
+from orders.tests.factories import place_order
+from payments.tests.events import dispute_event, intent_succeeded, post, refund_event
+from wishlist.services import wishlist_add
+
+pytestmark = pytest.mark.django_db
+UTC = dt.UTC
+
+
+def ts(*args):
+    return int(dt.datetime(*args, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture
+def ledger(client, settings):
+    """Two customers, four £60 orders (free shipping), two refunds, one dispute.
+
+    X pays on 15 Jan (23:30 UTC = 23:30 GMT → 15 Jan) and 30 Jun 23:30 UTC
+    (00:30 BST → 1 Jul). Y pays on 16 Jan 00:30 UTC (→ 16 Jan) and 30 Jun 22:30 UTC
+    (23:30 BST → 30 Jun). Refunds: 500 on Y's June order at 1 Jul 23:15 UTC (→ 2 Jul),
+    1000 on X's July order at 20 Jul 12:00 UTC (a later window than its payment).
+    """
+    settings.REPORTING_TIMEZONE = "Europe/London"
+    x, y = UserFactory(roles=["customer"]), UserFactory(roles=["customer"])
+    mug = VariantFactory(
+        stock=50, product=ProductFactory(name="Mug", price_pennies=6000)
+    )
+    jug = VariantFactory(
+        stock=50, product=ProductFactory(name="Jug", price_pennies=6000)
+    )
+    with time_machine.travel(dt.datetime(2026, 6, 10, 9, tzinfo=UTC), tick=False):
+        wishlist_add(customer=x, product=jug.product)  # converts on 1 Jul
+        wishlist_add(customer=y, product=jug.product)  # never bought
+    plan = [
+        (x, mug, "c", ts(2026, 1, 15, 23, 30)),
+        (y, mug, "d", ts(2026, 1, 16, 0, 30)),
+        (y, mug, "b", ts(2026, 6, 30, 22, 30)),
+        (x, jug, "a", ts(2026, 6, 30, 23, 30)),
+    ]
+    for customer, variant, key, paid in plan:
+        order = place_order(customer=customer, variants={variant: 1})
+        assert order.total_pennies == 6000
+        post(
+            client,
+            intent_succeeded(order, pi=f"pi_{key}", charge=f"ch_{key}", created=paid),
+        )
+    post(
+        client,
+        refund_event(
+            "re_b", 500, charge="ch_b", pi="pi_b", created=ts(2026, 7, 1, 23, 15)
+        ),
+    )
+    post(
+        client,
+        refund_event(
+            "re_a", 1000, charge="ch_a", pi="pi_a", created=ts(2026, 7, 20, 12)
+        ),
+    )
+    post(
+        client,
+        dispute_event(
+            "dp_c",
+            6000,
+            charge="ch_c",
+            event_type="charge.dispute.funds_withdrawn",
+            created=ts(2026, 2, 3, 10),
+            withdrawn=6000,
+        ),
+    )
+    snapshots_build(
+        date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 7, 31), triggered_by="test"
+    )
+    return {"x": x, "y": y, "mug": mug, "jug": jug}
+
+
+def _day(day):
+    return DailySnapshot.objects.get(day=day)
+
+
+def test_days_follow_london_time_in_winter_and_summer(ledger):
+    assert _day(dt.date(2026, 1, 15)).gross_revenue_pennies == 6000
+    assert _day(dt.date(2026, 1, 16)).gross_revenue_pennies == 6000
+    assert _day(dt.date(2026, 6, 30)).gross_revenue_pennies == 6000  # 22:30 UTC
+    assert _day(dt.date(2026, 7, 1)).gross_revenue_pennies == 6000  # 23:30 UTC
+    refund_day = _day(dt.date(2026, 7, 2))  # 23:15 UTC on 1 Jul
+    assert (refund_day.refunds_pennies, refund_day.net_revenue_pennies) == (500, -500)
+    assert _day(dt.date(2026, 7, 1)).refunds_pennies == 0
+
+
+def test_daily_rows_carry_every_metric(ledger):
+    jul1 = _day(dt.date(2026, 7, 1))
+    assert (jul1.paid_orders, jul1.units_sold, jul1.customers) == (1, 1, 1)
+    assert (jul1.new_customers, jul1.returning_customers) == (0, 1)
+    jan15 = _day(dt.date(2026, 1, 15))
+    assert (jan15.new_customers, jan15.returning_customers) == (1, 0)
+    feb3 = _day(dt.date(2026, 2, 3))
+    assert (feb3.dispute_losses_pennies, feb3.net_revenue_pennies) == (6000, -6000)
+    quiet = _day(dt.date(2026, 3, 1))
+    assert (quiet.gross_revenue_pennies, quiet.paid_orders) == (0, 0)
+    assert DailySnapshot.objects.count() == 212  # every day of the range, even quiet
+
+
+def test_the_7_day_window_to_2_july(ledger):
+    k = kpis_for(Window.ending(dt.date(2026, 7, 2), 7))
+    assert k["gross_revenue_pennies"] == 12000
+    assert k["refunds_pennies"] == 500
+    assert k["dispute_losses_pennies"] == 0
+    assert k["net_revenue_pennies"] == 11500
+    assert (k["paid_orders"], k["units_sold"], k["aov_pennies"]) == (2, 2, 6000)
+    assert (k["customers"], k["new_customers"], k["returning_customers"]) == (2, 0, 2)
+    assert k["repeat_purchase_rate"] == Decimal("1.0000")
+    assert k["refund_rate"] == Decimal("0.0417")  # 500 / 12000, half up
+    assert k["wishlist_conversion"] == Decimal(0)  # no adds in this window
+
+
+def test_a_refund_counts_in_its_own_window_not_its_payments(ledger):
+    july = kpis_for(Window(dt.date(2026, 7, 3), dt.date(2026, 7, 31)))
+    assert (july["gross_revenue_pennies"], july["refunds_pennies"]) == (0, 1000)
+    assert july["net_revenue_pennies"] == -1000
+    assert july["refund_rate"] == Decimal(0)
+    assert july["aov_pennies"] == 0 and july["paid_orders"] == 0
+
+
+def test_new_customers_and_repeat_rate_in_january(ledger):
+    january = kpis_for(Window(dt.date(2026, 1, 1), dt.date(2026, 1, 31)))
+    assert (january["customers"], january["new_customers"]) == (2, 2)
+    assert january["repeat_purchase_rate"] == Decimal(0)  # one order each by then
+
+
+def test_comparison_with_the_previous_window(ledger):
+    summary = kpi_summary(as_of=dt.date(2026, 7, 2), days=7)
+    gross = summary["kpis"]["gross_revenue_pennies"]
+    assert (gross.current, gross.previous, gross.change) == (12000, 0, 12000)
+    assert gross.change_ratio is None
+    assert summary["previous_window"] == Window(
+        dt.date(2026, 6, 19), dt.date(2026, 6, 25)
+    )
+
+
+def test_wishlist_conversion_counts_purchases_within_30_days(ledger):
+    june = kpis_for(Window(dt.date(2026, 6, 1), dt.date(2026, 6, 30)))
+    assert june["wishlist_conversion"] == Decimal("0.5000")  # X bought, Y did not
+
+
+def test_cohort_retention(ledger):
+    january = cohort_retention(as_of=dt.date(2026, 7, 31))[0]
+    assert (january["month"], january["size"]) == (dt.date(2026, 1, 1), 2)
+    shares = january["shares"]
+    assert shares[0] == Decimal(1)
+    assert shares[5] == Decimal("0.5")  # Y in June
+    assert shares[6] == Decimal("0.5")  # X in July
+    assert shares[1] == shares[2] == Decimal(0)
+
+
+def test_best_sellers(ledger):
+    rows = best_sellers(Window(dt.date(2026, 1, 1), dt.date(2026, 7, 31)))
+    assert [(r["product__name"], r["units"], r["revenue_pennies"]) for r in rows] == [
+        ("Mug", 3, 18000),
+        ("Jug", 1, 6000),
+    ]
+
+
+def test_rebuilding_a_range_gives_identical_rows_and_no_restatement(ledger):
+    def rows():
+        return list(
+            DailySnapshot.objects.order_by("day").values_list(
+                *[
+                    f.name
+                    for f in DailySnapshot._meta.fields
+                    if f.name not in ("id", "built_at")
+                ]
+            )
+        )
+
+    before = rows()
+    run = snapshots_build(
+        date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 7, 31), triggered_by="test"
+    )
+    assert rows() == before
+    assert run.restated_days == 0 and not Restatement.objects.exists()
+    assert AuditLog.objects.filter(event_type="analytics.snapshots_built").count() == 2
+
+
+def test_a_late_refund_restates_the_day_it_belongs_to(ledger, client):
+    post(
+        client,
+        refund_event(
+            "re_late", 700, charge="ch_a", pi="pi_a", created=ts(2026, 7, 1, 12)
+        ),
+    )
+    run = snapshots_build(
+        date_from=dt.date(2026, 6, 25),
+        date_to=dt.date(2026, 7, 5),
+        triggered_by="nightly",
+    )
+    assert run.restated_days == 1
+    changes = {
+        (r.metric, r.old_value, r.new_value)
+        for r in Restatement.objects.filter(run=run, day=dt.date(2026, 7, 1))
+    }
+    assert changes == {("refunds_pennies", 0, 700), ("net_revenue_pennies", 6000, 5300)}
+    assert SnapshotRun.objects.count() == 2
+
+
+def test_the_build_command_reports_progress_and_checks_its_arguments(ledger, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    call_command(
+        "build_analytics_snapshots", "--from", "2026-06-01", "--to", "2026-07-31"
+    )
+    out = capsys.readouterr().out
+    assert "days/s" in out and "built 61 day(s) 2026-06-01..2026-07-31" in out
+    for args, message in [
+        (("--from", "2026-07-01"), "go together"),
+        (("--from", "2026-07-01", "--to", "2026-06-01"), "before"),
+        (("--from", "July", "--to", "2026-06-01"), "YYYY-MM-DD"),
+        (("--days", "0"), "at least 1"),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            call_command("build_analytics_snapshots", *args)
+
+
+def test_other_currencies_are_not_counted_as_store_revenue(client, settings):
+    from payments.tests.events import envelope
+
+    post(
+        client,
+        envelope(
+            "payment_intent.succeeded",
+            {
+                "id": "pi_usd",
+                "object": "payment_intent",
+                "amount": 999,
+                "amount_received": 999,
+                "currency": "usd",
+                "latest_charge": "ch_usd",
+                "metadata": {},
+            },
+            created=ts(2026, 3, 3, 12),
+        ),
+    )
+    snapshots_build(
+        date_from=dt.date(2026, 3, 3), date_to=dt.date(2026, 3, 3), triggered_by="test"
+    )
+    assert _day(dt.date(2026, 3, 3)).gross_revenue_pennies == 0
