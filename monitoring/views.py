@@ -1,6 +1,26 @@
+import csv
+import hashlib
+
+from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.roles import Role
+from analyticsapp.exports import neutralise
+from audit.models import AuditLog
+from audit.services import audit_record
+from monitoring.checks import REGISTRY
+from monitoring.forms import AuditFilterForm, IssueFilterForm
+from monitoring.models import DataQualityIssue
+from monitoring.services import issue_set_status
+
+AUDIT_COLUMNS = [
+    "created_at", "actor", "actor_role", "event_type", "target_type", "target_id",
+    "ip_address", "request_id", "metadata",
+]  # fmt: skip
 
 
 def _database_ok() -> bool:
@@ -22,4 +42,128 @@ def healthz(request):
         body["failing"] = ["database"]
     response = JsonResponse(body, status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"
+    return response
+
+
+def issues(request):
+    form = IssueFilterForm(request.GET or None)
+    rows = DataQualityIssue.objects.select_related("owner")
+    data = form.cleaned_data if form.is_valid() else {}
+    status = data.get("status") or "open"
+    if status == "open":
+        rows = rows.filter(status__in=["open", "acknowledged"])
+    elif status != "all":
+        rows = rows.filter(status=status)
+    if data.get("check"):
+        rows = rows.filter(check_name=data["check"])
+    if data.get("severity"):
+        rows = rows.filter(severity=data["severity"])
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    page = Paginator(rows.order_by("-last_seen", "-id"), 50).get_page(
+        request.GET.get("page")
+    )
+    page.object_list = sorted(page.object_list, key=lambda i: order.get(i.severity, 9))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "monitoring/issues.html",
+        {
+            "form": form,
+            "page": page,
+            "checks": REGISTRY.values(),
+            "query": query.urlencode(),
+        },
+    )
+
+
+def issue_detail(request, pk):
+    issue = get_object_or_404(DataQualityIssue, pk=pk)
+    return render(
+        request,
+        "monitoring/issue_detail.html",
+        {
+            "issue": issue,
+            "check": REGISTRY.get(issue.check_name),
+            "can_decide": request.user.has_role(Role.ADMIN),
+        },
+    )
+
+
+@require_POST
+def issue_status(request, pk, status):
+    issue = get_object_or_404(DataQualityIssue, pk=pk)
+    if status not in ("acknowledged", "resolved", "waived"):
+        raise Http404("No such action")
+    if status != "acknowledged" and not request.user.has_role(Role.ADMIN):
+        messages.error(request, "Only an admin may resolve or waive an issue.")
+        return redirect("monitoring:issue_detail", pk=issue.pk)
+    note = request.POST.get("note", "")
+    if status == "waived" and not note.strip():
+        messages.error(request, "Say why the issue is waived.")
+        return redirect("monitoring:issue_detail", pk=issue.pk)
+    issue_set_status(issue=issue, status=status, actor=request.user, note=note)
+    messages.success(request, f"Issue {status}.")
+    return redirect("monitoring:issue_detail", pk=issue.pk)
+
+
+def _audit_rows(request):
+    form = AuditFilterForm(request.GET or None)
+    rows = AuditLog.objects.select_related("actor").order_by("-created_at", "-id")
+    if form.is_valid():
+        rows = form.apply(rows)
+    return form, rows
+
+
+def audit_list(request):
+    form, rows = _audit_rows(request)
+    page = Paginator(rows, 100).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "monitoring/audit.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def audit_export(request):
+    """The filtered audit trail as CSV, streamed; the download itself is audited."""
+    form, rows = _audit_rows(request)
+    writer = csv.writer(_Echo())
+    digest, tally, user = hashlib.sha256(), {"rows": 0}, request.user
+
+    def stream():
+        try:
+            for chunk in [writer.writerow(AUDIT_COLUMNS)]:
+                digest.update(chunk.encode())
+                yield chunk.encode()
+            for row in rows.iterator(chunk_size=2000):
+                values = [row.created_at, row.actor_label, row.actor_role, row.event_type,
+                          row.target_type, row.target_id, row.ip_address, row.request_id,
+                          row.metadata]  # fmt: skip
+                data = writer.writerow([neutralise(v) for v in values]).encode()
+                digest.update(data)
+                tally["rows"] += 1
+                yield data
+        finally:
+            audit_record(
+                event_type="monitoring.audit_exported",
+                actor=user,
+                target_type="export",
+                target_id="audit",
+                metadata={
+                    "filters": request.GET.dict(),
+                    "rows": tally["rows"],
+                    "sha256": digest.hexdigest(),
+                },  # fmt: skip
+            )
+
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="purelaka-audit.csv"'
     return response

@@ -65,5 +65,11 @@ POLICY = {
     "accounts:account": SIGNED_IN,
     # Operations
     "monitoring:healthz": PUBLIC,
+    # Monitoring: ops read and acknowledge; admins resolve and waive (in the view)
+    "monitoring:issues": OPS,
+    "monitoring:issue_detail": OPS,
+    "monitoring:issue_status": OPS,
+    "monitoring:audit": ADMIN,
+    "monitoring:audit_export": ADMIN,
     "admin:*": ADMIN,
 }

@@ -51,6 +51,19 @@ else
   note "SKIPPED tests on PostgreSQL (not reachable; required when CI=true)"
 fi
 
+operator_gate() {
+  # A freshly seeded shop (through the real pipeline) must pass every check.
+  local db
+  db=$(mktemp -d)/operator-gate.sqlite3
+  DATABASE_URL="sqlite:///$db" $PY manage.py migrate --noinput -v0 &&
+  DATABASE_URL="sqlite:///$db" $PY manage.py seed_demo --customers 20 --days 30 >/dev/null &&
+  DATABASE_URL="sqlite:///$db" $PY manage.py run_checks --fail-on-issues
+  local rc=$?
+  rm -rf "$(dirname "$db")"
+  return $rc
+}
+gate "operator gate: seed_demo + run_checks --fail-on-issues" operator_gate
+
 deploy_check() {
   DJANGO_SETTINGS_MODULE=purelaka.settings_prod \
   DJANGO_SECRET_KEY="gate-only-$(head -c 48 /dev/urandom | base64 | tr -d '/+=')" \

@@ -29,6 +29,7 @@ POST_ONLY = {
     "payments_ops:reprocess",
     "payments_ops:refund",
     "payments:webhook",
+    "monitoring:issue_status",
 }
 ALLOWED_GET_STATUS = dict.fromkeys(POST_ONLY, 405) | {
     "orders:checkout": 302,  # an empty cart is sent back to the cart page
@@ -106,6 +107,7 @@ def _url_kwargs(user):
     """Objects for the URLs that take arguments; the order is the user's own."""
     from catalog.tests.factories import VariantFactory
     from orders.tests.factories import place_order
+    from monitoring.models import DataQualityIssue
     from payments.models import PaymentException
 
     variant = VariantFactory(stock=5)
@@ -116,6 +118,11 @@ def _url_kwargs(user):
     case = PaymentException.objects.create(
         kind="dispute", stripe_ref=f"dp_walk{order.pk}", message="x", order=order
     )
+    issue = DataQualityIssue.objects.create(
+        check_name="walk", severity="low", fingerprint=f"walk:{order.pk}",
+        message="x", evidence={}, evidence_hash="x",
+        first_seen=order.created_at, last_seen=order.created_at,
+    )  # fmt: skip
     by_order = {"number": order.number}
     by_product = {"product_id": variant.product_id}
     return {
@@ -134,6 +141,8 @@ def _url_kwargs(user):
         "payments_ops:refund": by_order,
         "payments_ops:exception_resolve": {"pk": case.pk},
         "analyticsapp:export_download": {"name": "orders"},
+        "monitoring:issue_detail": {"pk": issue.pk},
+        "monitoring:issue_status": {"pk": issue.pk, "status": "acknowledged"},
     }
 
 

@@ -82,7 +82,7 @@ def _days(date_from, date_to):
     ]
 
 
-def _daily_money(start, end):
+def daily_money(start, end):
     """Revenue by source, refunds and dispute losses per business day."""
     money = defaultdict(lambda: defaultdict(int))
     payments = _store(Payment.objects.filter(paid_at__gte=start, paid_at__lt=end))
@@ -229,7 +229,7 @@ def snapshots_build(
     ):
         model.objects.filter(day__range=(date_from, date_to)).delete()
 
-    money = _daily_money(start, end)
+    money = daily_money(start, end)
     customer_rows = _customer_days(start, end)
     product_rows = _product_days(start, end)
     CustomerDailySnapshot.objects.bulk_create(

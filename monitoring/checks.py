@@ -1,0 +1,383 @@
+"""The data-quality checks. Each is a function that returns its findings now; the
+runner (monitoring.services.checks_run) turns findings into issues."""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from analyticsapp.kpis import default_as_of
+from analyticsapp.models import DailySnapshot
+from analyticsapp.services.snapshots import daily_money
+from catalog.models import StockMovement, StockReservation, Variant
+from catalog.selectors import variants_with_availability
+from core.money import format_money
+from core.timeutils import day_bounds_utc
+from orders.models import Order
+from payments.models import Dispute, Payment, Refund, StripeEvent
+from payments.webhook import HANDLERS
+
+Severity = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Finding:
+    fingerprint: str
+    message: str
+    evidence: dict = field(default_factory=dict)
+    object_type: str = ""
+    object_id: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    severity: str
+    description: str
+    run: Callable[[], list[Finding]]
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(name: str, severity: str, description: str):
+    assert severity in Severity
+
+    def register(fn):
+        REGISTRY[name] = Check(name, severity, description, fn)
+        return fn
+
+    return register
+
+
+def _money(pennies):
+    return format_money(pennies)
+
+
+def _succeeded_refunds(outer_payment_field="pk"):
+    return Coalesce(
+        Subquery(
+            Refund.objects.filter(
+                payment_id=OuterRef(outer_payment_field), status="succeeded"
+            )
+            .values("payment_id")
+            .annotate(s=Sum("amount_pennies"))
+            .values("s"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+@check(
+    "order_paid_without_payment",
+    "critical",
+    "An order is paid but no payment is applied to it.",
+)
+def order_paid_without_payment():
+    orders = Order.objects.filter(paid_at__isnull=False).exclude(payments__applied=True)
+    return [
+        Finding(f"order:{o.pk}", f"Order {o.number} is {o.status} but has no applied payment.",
+                {"order": o.number, "status": o.status, "paid_at": str(o.paid_at)},
+                "orders.order", str(o.pk))
+        for o in orders[:500]
+    ]  # fmt: skip
+
+
+@check(
+    "payment_not_applied",
+    "high",
+    "Money came in for an order that it did not mark paid (oversell, mismatch, duplicate, after cancel), and it is not refunded yet.",
+)
+def payment_not_applied():
+    payments = (
+        Payment.objects.filter(order__isnull=False, applied=False)
+        .select_related("order")
+        .annotate(refunded=_succeeded_refunds())
+        .filter(refunded__lt=F("amount_pennies"))
+    )
+    return [
+        Finding(f"payment:{p.stripe_id}",
+                f"{p.stripe_id} ({_money(p.amount_pennies)}) for order {p.order.number} "
+                f"was not applied ({p.problem or 'unknown'}); refund it or fix the order.",
+                {"payment": p.stripe_id, "problem": p.problem, "amount": p.amount_pennies,
+                 "refunded": p.refunded}, "payments.payment", str(p.pk))
+        for p in payments[:500]
+    ]  # fmt: skip
+
+
+@check(
+    "order_refunds_mismatch",
+    "critical",
+    "An order's refund fields disagree with the refund ledger.",
+)
+def order_refunds_mismatch():
+    ledger = Coalesce(
+        Subquery(
+            Refund.objects.filter(
+                payment__order_id=OuterRef("pk"),
+                payment__applied=True,
+                status="succeeded",
+            )
+            .values("payment__order_id")
+            .annotate(s=Sum("amount_pennies"))
+            .values("s"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+    orders = Order.objects.annotate(ledger=ledger).exclude(refunded_pennies=F("ledger"))
+    findings = []
+    for o in orders.iterator():
+        capped = min(o.ledger, o.total_pennies)
+        if o.refunded_pennies == capped:
+            continue
+        findings.append(
+            Finding(f"order:{o.pk}",
+                    f"Order {o.number} says {_money(o.refunded_pennies)} refunded; the "
+                    f"refund ledger says {_money(capped)}.",
+                    {"order": o.number, "order_refunded": o.refunded_pennies,
+                     "ledger_refunded": capped}, "orders.order", str(o.pk))
+        )  # fmt: skip
+    return findings
+
+
+@check(
+    "refunds_exceed_payment",
+    "critical",
+    "Succeeded refunds add up to more than their payment.",
+)
+def refunds_exceed_payment():
+    payments = Payment.objects.annotate(refunded=_succeeded_refunds()).filter(
+        refunded__gt=F("amount_pennies")
+    )
+    return [
+        Finding(f"payment:{p.stripe_id}",
+                f"{p.stripe_id}: refunds {_money(p.refunded)} exceed the payment "
+                f"{_money(p.amount_pennies)}.",
+                {"payment": p.stripe_id, "amount": p.amount_pennies, "refunded": p.refunded},
+                "payments.payment", str(p.pk))
+        for p in payments
+    ]  # fmt: skip
+
+
+@check(
+    "stock_ledger_mismatch",
+    "critical",
+    "Stock on hand differs from the sum of its movements.",
+)
+def stock_ledger_mismatch():
+    moved = Coalesce(
+        Subquery(
+            StockMovement.objects.filter(variant_id=OuterRef("pk"))
+            .values("variant_id")
+            .annotate(s=Sum("delta"))
+            .values("s"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+    variants = Variant.objects.annotate(moved=moved).exclude(stock_on_hand=F("moved"))
+    return [
+        Finding(f"variant:{v.pk}",
+                f"{v.sku}: {v.stock_on_hand} on hand but its movements add up to {v.moved}.",
+                {"sku": v.sku, "on_hand": v.stock_on_hand, "movements": v.moved},
+                "catalog.variant", str(v.pk))
+        for v in variants
+    ]  # fmt: skip
+
+
+@check(
+    "negative_available_stock",
+    "high",
+    "More units are held by live checkouts than are on hand.",
+)
+def negative_available_stock():
+    variants = variants_with_availability(Variant.objects.all()).filter(available__lt=0)
+    return [
+        Finding(f"variant:{v.pk}",
+                f"{v.sku}: {v.reserved} held by checkouts but {v.stock_on_hand} on hand.",
+                {"sku": v.sku, "on_hand": v.stock_on_hand, "reserved": v.reserved},
+                "catalog.variant", str(v.pk))
+        for v in variants
+    ]  # fmt: skip
+
+
+@check(
+    "expired_reservations_not_released",
+    "medium",
+    "Stock holds past their expiry were not swept (is the 5-minute job running?).",
+)
+def expired_reservations_not_released():
+    grace = timezone.now() - dt.timedelta(minutes=15)
+    stale = StockReservation.objects.filter(status="active", expires_at__lt=grace)
+    count = stale.count()
+    if not count:
+        return []
+    return [Finding("expired-holds", f"{count} expired stock hold(s) not released.",
+                    {"count": count,
+                     "oldest": str(stale.order_by("expires_at").first().expires_at)})]  # fmt: skip
+
+
+@check("stale_pending_orders", "low", "Orders waiting for payment for more than a day.")
+def stale_pending_orders():
+    old = Order.objects.filter(
+        status=Order.Status.PENDING,
+        created_at__lt=timezone.now() - dt.timedelta(days=1),
+    )
+    return [
+        Finding(f"order:{o.pk}", f"Order {o.number} has waited for payment since {o.created_at:%d %b %H:%M}.",
+                {"order": o.number, "created_at": str(o.created_at)}, "orders.order", str(o.pk))
+        for o in old[:500]
+    ]  # fmt: skip
+
+
+@check(
+    "stripe_events_stuck",
+    "high",
+    "Stripe events failed, or pending for more than 15 minutes.",
+)
+def stripe_events_stuck():
+    cutoff = timezone.now() - dt.timedelta(minutes=15)
+    events = StripeEvent.objects.filter(
+        Q(status="failed") | Q(status="pending", received_at__lt=cutoff)
+    ).defer("payload")
+    return [
+        Finding(f"event:{e.event_id}",
+                f"{e.type} {e.event_id} is {e.status}"
+                + (f" (waits for {e.awaiting})" if e.awaiting else "")
+                + (f": {e.last_error[:200]}" if e.last_error else "."),
+                {"event": e.event_id, "type": e.type, "status": e.status,
+                 "attempts": e.attempts, "awaiting": e.awaiting},
+                "payments.stripeevent", str(e.pk))
+        for e in events[:500]
+    ]  # fmt: skip
+
+
+@check(
+    "unknown_event_types",
+    "low",
+    "Stripe sends event types no handler knows (turn them off in the Dashboard, or waive).",
+)
+def unknown_event_types():
+    rows = (
+        StripeEvent.objects.exclude(type__in=list(HANDLERS))
+        .values("type")
+        .annotate(n=Count("id"))
+        .order_by("type")
+    )
+    return [
+        Finding(f"type:{r['type']}", f"{r['n']} {r['type']} event(s) received; no handler knows this type.",
+                {"type": r["type"], "count": r["n"]})
+        for r in rows
+    ]  # fmt: skip
+
+
+@check(
+    "api_version_mismatch",
+    "medium",
+    "Events arrive in an API version other than the pinned one.",
+)
+def api_version_mismatch():
+    pinned = settings.STRIPE_API_VERSION
+    since = timezone.now() - dt.timedelta(days=30)
+    rows = (
+        StripeEvent.objects.filter(received_at__gte=since)
+        .exclude(api_version=pinned)
+        .exclude(api_version="")
+        .values("api_version")
+        .annotate(n=Count("id"))
+        .order_by("api_version")
+    )
+    return [
+        Finding(f"version:{r['api_version']}",
+                f"{r['n']} event(s) in API version {r['api_version']}; pinned is {pinned}.",
+                {"api_version": r["api_version"], "pinned": pinned, "count": r["n"]})
+        for r in rows
+    ]  # fmt: skip
+
+
+@check("webhook_processing_lag", "medium", "Stripe events waited long to be processed.")
+def webhook_processing_lag():
+    now = timezone.now()
+    slow = [
+        e
+        for e in StripeEvent.objects.filter(
+            received_at__gte=now - dt.timedelta(hours=24), processed_at__isnull=False
+        ).only("event_id", "received_at", "processed_at")
+        if (e.processed_at - e.received_at) > dt.timedelta(seconds=60)
+    ]
+    unprocessed = StripeEvent.objects.filter(
+        status="received", received_at__lt=now - dt.timedelta(minutes=5)
+    ).count()
+    if not slow and not unprocessed:
+        return []
+    worst = max(
+        ((e.processed_at - e.received_at).total_seconds() for e in slow), default=0
+    )
+    return [Finding("lag", f"{len(slow)} event(s) took over 60 s to process in the last 24 h; "
+                           f"{unprocessed} received but never processed.",
+                    {"slow": len(slow), "worst_seconds": round(worst), "unprocessed": unprocessed})]  # fmt: skip
+
+
+@check(
+    "snapshot_ledger_mismatch",
+    "critical",
+    "A day's snapshot differs from the ledger (last 90 days): rebuild it.",
+)
+def snapshot_ledger_mismatch():
+    end = default_as_of()
+    start = end - dt.timedelta(days=89)
+    snapshots = {
+        s.day: s for s in DailySnapshot.objects.filter(day__range=(start, end))
+    }
+    if not snapshots:
+        return []
+    first = min(snapshots)
+    money = daily_money(day_bounds_utc(first)[0], day_bounds_utc(end)[1])
+    findings = []
+    for day, snap in sorted(snapshots.items()):
+        ledger = money.get(day, {})
+        gross = sum(ledger.get(k, 0) for k in ("order_revenue_pennies",
+                                                "subscription_revenue_pennies",
+                                                "other_revenue_pennies"))  # fmt: skip
+        expected = {
+            "gross_revenue_pennies": gross,
+            "refunds_pennies": ledger.get("refunds_pennies", 0),
+            "dispute_losses_pennies": ledger.get("dispute_losses_pennies", 0),
+        }
+        diffs = {
+            k: [getattr(snap, k), v]
+            for k, v in expected.items()
+            if getattr(snap, k) != v
+        }
+        if diffs:
+            findings.append(Finding(f"day:{day}", f"Snapshot for {day} differs from the ledger: "
+                                    + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diffs.items()),
+                                    {"day": str(day), "snapshot_vs_ledger": diffs}))  # fmt: skip
+    return findings
+
+
+@check("open_disputes", "high", "Disputes waiting for a response or a decision.")
+def open_disputes():
+    return [
+        Finding(f"dispute:{d.stripe_dispute_id}",
+                f"Dispute {d.stripe_dispute_id} ({d.reason or 'no reason'}) for "
+                f"{_money(d.amount_pennies)} is {d.status}.",
+                {"dispute": d.stripe_dispute_id, "status": d.status},
+                "payments.dispute", str(d.pk))
+        for d in Dispute.objects.all() if d.is_open
+    ]  # fmt: skip

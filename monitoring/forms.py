@@ -1,0 +1,58 @@
+from django import forms
+from django.db.models import Q
+
+from core.timeutils import day_bounds_utc
+from monitoring.checks import REGISTRY
+from monitoring.models import DataQualityIssue
+
+
+class IssueFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("open", "Open and acknowledged"), ("all", "All"),
+                 *DataQualityIssue.Status.choices],
+    )  # fmt: skip
+    check = forms.ChoiceField(required=False)
+    severity = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any severity"), *DataQualityIssue.Severity.choices],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["check"].choices = [("", "Any check")] + [(n, n) for n in REGISTRY]
+
+
+class AuditFilterForm(forms.Form):
+    user = forms.CharField(label="User (email)", required=False, max_length=254)
+    event_type = forms.CharField(label="Event type", required=False, max_length=64)
+    target = forms.CharField(
+        label="Object", required=False, max_length=130,
+        help_text='"orders.order" or "orders.order:42"',
+    )  # fmt: skip
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def apply(self, rows):
+        data = self.cleaned_data
+        if data.get("user"):
+            rows = rows.filter(
+                Q(actor_label__icontains=data["user"])
+                | Q(actor__email__icontains=data["user"])
+            )
+        if data.get("event_type"):
+            rows = rows.filter(event_type__startswith=data["event_type"])
+        if data.get("target"):
+            target_type, _, target_id = data["target"].partition(":")
+            rows = rows.filter(target_type=target_type)
+            if target_id:
+                rows = rows.filter(target_id=target_id)
+        if data.get("date_from"):
+            rows = rows.filter(created_at__gte=day_bounds_utc(data["date_from"])[0])
+        if data.get("date_to"):
+            rows = rows.filter(created_at__lt=day_bounds_utc(data["date_to"])[1])
+        return rows

@@ -1,0 +1,154 @@
+"""Running the data-quality checks, and the people's answers to what they find."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from monitoring.checks import REGISTRY, Finding
+from monitoring.models import DataQualityIssue
+
+Status = DataQualityIssue.Status
+OPEN_STATES = (Status.OPEN, Status.ACKNOWLEDGED)
+
+
+@dataclass
+class RunResult:
+    opened: int = 0
+    updated: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    by_check: dict = field(default_factory=dict)
+
+    @property
+    def open_total(self) -> int:
+        return DataQualityIssue.objects.filter(status__in=OPEN_STATES).count()
+
+
+def _hash(evidence: dict) -> str:
+    return hashlib.sha256(
+        json.dumps(evidence, sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
+@transaction.atomic
+def _apply(check, findings: list[Finding], result: RunResult, now) -> None:
+    existing = {
+        issue.fingerprint: issue
+        for issue in DataQualityIssue.objects.select_for_update().filter(
+            check_name=check.name
+        )
+    }
+    seen = set()
+    for finding in findings:
+        seen.add(finding.fingerprint)
+        digest = _hash(finding.evidence)
+        issue = existing.get(finding.fingerprint)
+        if issue is None:
+            DataQualityIssue.objects.create(
+                check_name=check.name,
+                severity=check.severity,
+                fingerprint=finding.fingerprint[:200],
+                object_type=finding.object_type,
+                object_id=finding.object_id,
+                message=finding.message,
+                evidence=finding.evidence,
+                evidence_hash=digest,
+                first_seen=now,
+                last_seen=now,
+            )
+            result.opened += 1
+            continue
+        changed = digest != issue.evidence_hash
+        if issue.status == Status.RESOLVED or (
+            issue.status == Status.WAIVED and changed
+        ):
+            issue.status, issue.resolved_at, issue.resolved_by = Status.OPEN, None, None
+            issue.note = (issue.note + "\n" if issue.note else "") + (
+                f"{now:%Y-%m-%d %H:%M} reopened: the condition is back"
+                + (" with new evidence" if changed else "")
+            )
+            result.reopened += 1
+        elif issue.status in OPEN_STATES:
+            result.updated += 1
+        issue.message, issue.evidence, issue.evidence_hash = (
+            finding.message,
+            finding.evidence,
+            digest,
+        )
+        issue.severity, issue.last_seen = check.severity, now
+        issue.save()
+    for fingerprint, issue in existing.items():
+        if fingerprint in seen or issue.status == Status.RESOLVED:
+            continue
+        issue.status, issue.resolved_at, issue.resolved_by = Status.RESOLVED, now, None
+        issue.note = (issue.note + "\n" if issue.note else "") + (
+            f"{now:%Y-%m-%d %H:%M} resolved automatically: the condition cleared"
+        )
+        issue.save()
+        result.resolved += 1
+    result.by_check[check.name] = len(findings)
+
+
+def checks_run(
+    *, only: list[str] | None = None, actor_label: str = "system", actor=None
+):
+    """Run the checks (all, or `only` these), idempotently: an open issue is
+    updated, never duplicated; one whose condition cleared is resolved; a waived
+    one stays waived until its evidence changes. Writes issues and an audit row."""
+    names = only or list(REGISTRY)
+    unknown = sorted(set(names) - set(REGISTRY))
+    if unknown:
+        raise KeyError(f"unknown check(s): {', '.join(unknown)}")
+    now = timezone.now()
+    result = RunResult()
+    for name in names:
+        check = REGISTRY[name]
+        _apply(check, check.run(), result, now)
+    audit_record(
+        event_type="monitoring.checks_run",
+        actor=actor,
+        actor_label="" if actor else actor_label,
+        metadata={
+            "checks": names,
+            "opened": result.opened,
+            "reopened": result.reopened,
+            "resolved": result.resolved,
+            "findings": result.by_check,
+        },
+    )
+    return result
+
+
+@transaction.atomic
+def issue_set_status(
+    *, issue: DataQualityIssue, status: str, actor, note: str = ""
+) -> DataQualityIssue:
+    """A person acknowledges, resolves or waives an issue, with a note. Audited."""
+    allowed = {Status.ACKNOWLEDGED, Status.RESOLVED, Status.WAIVED}
+    if status not in allowed:
+        raise ValueError(f"status must be one of {sorted(allowed)}")
+    issue = DataQualityIssue.objects.select_for_update().get(pk=issue.pk)
+    before = issue.status
+    issue.status = status
+    if status == Status.ACKNOWLEDGED:
+        issue.owner = actor
+    if status in (Status.RESOLVED, Status.WAIVED):
+        issue.resolved_at, issue.resolved_by = timezone.now(), actor
+    stamp = f"{timezone.now():%Y-%m-%d %H:%M} {actor.email}: {status}"
+    issue.note = (
+        (issue.note + "\n" if issue.note else "")
+        + stamp
+        + (f" — {note.strip()}" if note.strip() else "")
+    )
+    issue.save()
+    audit_record(
+        event_type=f"monitoring.issue_{status}",
+        actor=actor,
+        target=issue,
+        metadata={"check": issue.check_name, "from": before, "note": note.strip()},
+    )
+    return issue
