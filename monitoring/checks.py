@@ -90,17 +90,22 @@ def _succeeded_refunds(outer_payment_field="pk"):
 def order_paid_without_payment():
     orders = Order.objects.filter(paid_at__isnull=False).exclude(payments__applied=True)
     return [
-        Finding(f"order:{o.pk}", f"Order {o.number} is {o.status} but has no applied payment.",
-                {"order": o.number, "status": o.status, "paid_at": str(o.paid_at)},
-                "orders.order", str(o.pk))
+        Finding(
+            f"order:{o.pk}",
+            f"Order {o.number} is {o.status} but has no applied payment.",
+            {"order": o.number, "status": o.status, "paid_at": str(o.paid_at)},
+            "orders.order",
+            str(o.pk),
+        )
         for o in orders[:500]
-    ]  # fmt: skip
+    ]
 
 
 @check(
     "payment_not_applied",
     "high",
-    "Money came in for an order that it did not mark paid (oversell, mismatch, duplicate, after cancel), and it is not refunded yet.",
+    "Money came in for an order that it did not mark paid (oversell, mismatch, "
+    "duplicate, after cancel), and it is not refunded yet.",
 )
 def payment_not_applied():
     payments = (
@@ -110,13 +115,21 @@ def payment_not_applied():
         .filter(refunded__lt=F("amount_pennies"))
     )
     return [
-        Finding(f"payment:{p.stripe_id}",
-                f"{p.stripe_id} ({_money(p.amount_pennies)}) for order {p.order.number} "
-                f"was not applied ({p.problem or 'unknown'}); refund it or fix the order.",
-                {"payment": p.stripe_id, "problem": p.problem, "amount": p.amount_pennies,
-                 "refunded": p.refunded}, "payments.payment", str(p.pk))
+        Finding(
+            f"payment:{p.stripe_id}",
+            f"{p.stripe_id} ({_money(p.amount_pennies)}) for order {p.order.number} "
+            f"was not applied ({p.problem or 'unknown'}); refund it or fix the order.",
+            {
+                "payment": p.stripe_id,
+                "problem": p.problem,
+                "amount": p.amount_pennies,
+                "refunded": p.refunded,
+            },
+            "payments.payment",
+            str(p.pk),
+        )
         for p in payments[:500]
-    ]  # fmt: skip
+    ]
 
 
 @check(
@@ -146,12 +159,19 @@ def order_refunds_mismatch():
         if o.refunded_pennies == capped:
             continue
         findings.append(
-            Finding(f"order:{o.pk}",
-                    f"Order {o.number} says {_money(o.refunded_pennies)} refunded; the "
-                    f"refund ledger says {_money(capped)}.",
-                    {"order": o.number, "order_refunded": o.refunded_pennies,
-                     "ledger_refunded": capped}, "orders.order", str(o.pk))
-        )  # fmt: skip
+            Finding(
+                f"order:{o.pk}",
+                f"Order {o.number} says {_money(o.refunded_pennies)} refunded; the "
+                f"refund ledger says {_money(capped)}.",
+                {
+                    "order": o.number,
+                    "order_refunded": o.refunded_pennies,
+                    "ledger_refunded": capped,
+                },
+                "orders.order",
+                str(o.pk),
+            )
+        )
     return findings
 
 
@@ -165,13 +185,20 @@ def refunds_exceed_payment():
         refunded__gt=F("amount_pennies")
     )
     return [
-        Finding(f"payment:{p.stripe_id}",
-                f"{p.stripe_id}: refunds {_money(p.refunded)} exceed the payment "
-                f"{_money(p.amount_pennies)}.",
-                {"payment": p.stripe_id, "amount": p.amount_pennies, "refunded": p.refunded},
-                "payments.payment", str(p.pk))
+        Finding(
+            f"payment:{p.stripe_id}",
+            f"{p.stripe_id}: refunds {_money(p.refunded)} exceed the payment "
+            f"{_money(p.amount_pennies)}.",
+            {
+                "payment": p.stripe_id,
+                "amount": p.amount_pennies,
+                "refunded": p.refunded,
+            },
+            "payments.payment",
+            str(p.pk),
+        )
         for p in payments
-    ]  # fmt: skip
+    ]
 
 
 @check(
@@ -192,12 +219,15 @@ def stock_ledger_mismatch():
     )
     variants = Variant.objects.annotate(moved=moved).exclude(stock_on_hand=F("moved"))
     return [
-        Finding(f"variant:{v.pk}",
-                f"{v.sku}: {v.stock_on_hand} on hand but its movements add up to {v.moved}.",
-                {"sku": v.sku, "on_hand": v.stock_on_hand, "movements": v.moved},
-                "catalog.variant", str(v.pk))
+        Finding(
+            f"variant:{v.pk}",
+            f"{v.sku}: {v.stock_on_hand} on hand; its movements add up to {v.moved}.",
+            {"sku": v.sku, "on_hand": v.stock_on_hand, "movements": v.moved},
+            "catalog.variant",
+            str(v.pk),
+        )
         for v in variants
-    ]  # fmt: skip
+    ]
 
 
 @check(
@@ -208,12 +238,15 @@ def stock_ledger_mismatch():
 def negative_available_stock():
     variants = variants_with_availability(Variant.objects.all()).filter(available__lt=0)
     return [
-        Finding(f"variant:{v.pk}",
-                f"{v.sku}: {v.reserved} held by checkouts but {v.stock_on_hand} on hand.",
-                {"sku": v.sku, "on_hand": v.stock_on_hand, "reserved": v.reserved},
-                "catalog.variant", str(v.pk))
+        Finding(
+            f"variant:{v.pk}",
+            f"{v.sku}: {v.reserved} held by checkouts but {v.stock_on_hand} on hand.",
+            {"sku": v.sku, "on_hand": v.stock_on_hand, "reserved": v.reserved},
+            "catalog.variant",
+            str(v.pk),
+        )
         for v in variants
-    ]  # fmt: skip
+    ]
 
 
 @check(
@@ -227,9 +260,16 @@ def expired_reservations_not_released():
     count = stale.count()
     if not count:
         return []
-    return [Finding("expired-holds", f"{count} expired stock hold(s) not released.",
-                    {"count": count,
-                     "oldest": str(stale.order_by("expires_at").first().expires_at)})]  # fmt: skip
+    return [
+        Finding(
+            "expired-holds",
+            f"{count} expired stock hold(s) not released.",
+            {
+                "count": count,
+                "oldest": str(stale.order_by("expires_at").first().expires_at),
+            },
+        )
+    ]
 
 
 @check("stale_pending_orders", "low", "Orders waiting for payment for more than a day.")
@@ -239,10 +279,15 @@ def stale_pending_orders():
         created_at__lt=timezone.now() - dt.timedelta(days=1),
     )
     return [
-        Finding(f"order:{o.pk}", f"Order {o.number} has waited for payment since {o.created_at:%d %b %H:%M}.",
-                {"order": o.number, "created_at": str(o.created_at)}, "orders.order", str(o.pk))
+        Finding(
+            f"order:{o.pk}",
+            f"Order {o.number} waits for payment since {o.created_at:%d %b %H:%M}.",
+            {"order": o.number, "created_at": str(o.created_at)},
+            "orders.order",
+            str(o.pk),
+        )
         for o in old[:500]
-    ]  # fmt: skip
+    ]
 
 
 @check(
@@ -256,21 +301,30 @@ def stripe_events_stuck():
         Q(status="failed") | Q(status="pending", received_at__lt=cutoff)
     ).defer("payload")
     return [
-        Finding(f"event:{e.event_id}",
-                f"{e.type} {e.event_id} is {e.status}"
-                + (f" (waits for {e.awaiting})" if e.awaiting else "")
-                + (f": {e.last_error[:200]}" if e.last_error else "."),
-                {"event": e.event_id, "type": e.type, "status": e.status,
-                 "attempts": e.attempts, "awaiting": e.awaiting},
-                "payments.stripeevent", str(e.pk))
+        Finding(
+            f"event:{e.event_id}",
+            f"{e.type} {e.event_id} is {e.status}"
+            + (f" (waits for {e.awaiting})" if e.awaiting else "")
+            + (f": {e.last_error[:200]}" if e.last_error else "."),
+            {
+                "event": e.event_id,
+                "type": e.type,
+                "status": e.status,
+                "attempts": e.attempts,
+                "awaiting": e.awaiting,
+            },
+            "payments.stripeevent",
+            str(e.pk),
+        )
         for e in events[:500]
-    ]  # fmt: skip
+    ]
 
 
 @check(
     "unknown_event_types",
     "low",
-    "Stripe sends event types no handler knows (turn them off in the Dashboard, or waive).",
+    "Stripe sends event types no handler knows (turn them off in the Dashboard, or "
+    "waive).",
 )
 def unknown_event_types():
     rows = (
@@ -280,10 +334,13 @@ def unknown_event_types():
         .order_by("type")
     )
     return [
-        Finding(f"type:{r['type']}", f"{r['n']} {r['type']} event(s) received; no handler knows this type.",
-                {"type": r["type"], "count": r["n"]})
+        Finding(
+            f"type:{r['type']}",
+            f"{r['n']} {r['type']} event(s) received; no handler knows this type.",
+            {"type": r["type"], "count": r["n"]},
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @check(
@@ -303,11 +360,13 @@ def api_version_mismatch():
         .order_by("api_version")
     )
     return [
-        Finding(f"version:{r['api_version']}",
-                f"{r['n']} event(s) in API version {r['api_version']}; pinned is {pinned}.",
-                {"api_version": r["api_version"], "pinned": pinned, "count": r["n"]})
+        Finding(
+            f"version:{r['api_version']}",
+            f"{r['n']} event(s) in API version {r['api_version']}; pinned is {pinned}.",
+            {"api_version": r["api_version"], "pinned": pinned, "count": r["n"]},
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @check("webhook_processing_lag", "medium", "Stripe events waited long to be processed.")
@@ -328,9 +387,18 @@ def webhook_processing_lag():
     worst = max(
         ((e.processed_at - e.received_at).total_seconds() for e in slow), default=0
     )
-    return [Finding("lag", f"{len(slow)} event(s) took over 60 s to process in the last 24 h; "
-                           f"{unprocessed} received but never processed.",
-                    {"slow": len(slow), "worst_seconds": round(worst), "unprocessed": unprocessed})]  # fmt: skip
+    return [
+        Finding(
+            "lag",
+            f"{len(slow)} event(s) took over 60 s to process in the last 24 h; "
+            f"{unprocessed} received but never processed.",
+            {
+                "slow": len(slow),
+                "worst_seconds": round(worst),
+                "unprocessed": unprocessed,
+            },
+        )
+    ]
 
 
 @check(
@@ -351,9 +419,14 @@ def snapshot_ledger_mismatch():
     findings = []
     for day, snap in sorted(snapshots.items()):
         ledger = money.get(day, {})
-        gross = sum(ledger.get(k, 0) for k in ("order_revenue_pennies",
-                                                "subscription_revenue_pennies",
-                                                "other_revenue_pennies"))  # fmt: skip
+        gross = sum(
+            ledger.get(k, 0)
+            for k in (
+                "order_revenue_pennies",
+                "subscription_revenue_pennies",
+                "other_revenue_pennies",
+            )
+        )
         expected = {
             "gross_revenue_pennies": gross,
             "refunds_pennies": ledger.get("refunds_pennies", 0),
@@ -365,19 +438,28 @@ def snapshot_ledger_mismatch():
             if getattr(snap, k) != v
         }
         if diffs:
-            findings.append(Finding(f"day:{day}", f"Snapshot for {day} differs from the ledger: "
-                                    + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diffs.items()),
-                                    {"day": str(day), "snapshot_vs_ledger": diffs}))  # fmt: skip
+            findings.append(
+                Finding(
+                    f"day:{day}",
+                    f"Snapshot for {day} differs from the ledger: "
+                    + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diffs.items()),
+                    {"day": str(day), "snapshot_vs_ledger": diffs},
+                )
+            )
     return findings
 
 
 @check("open_disputes", "high", "Disputes waiting for a response or a decision.")
 def open_disputes():
     return [
-        Finding(f"dispute:{d.stripe_dispute_id}",
-                f"Dispute {d.stripe_dispute_id} ({d.reason or 'no reason'}) for "
-                f"{_money(d.amount_pennies)} is {d.status}.",
-                {"dispute": d.stripe_dispute_id, "status": d.status},
-                "payments.dispute", str(d.pk))
-        for d in Dispute.objects.all() if d.is_open
-    ]  # fmt: skip
+        Finding(
+            f"dispute:{d.stripe_dispute_id}",
+            f"Dispute {d.stripe_dispute_id} ({d.reason or 'no reason'}) for "
+            f"{_money(d.amount_pennies)} is {d.status}.",
+            {"dispute": d.stripe_dispute_id, "status": d.status},
+            "payments.dispute",
+            str(d.pk),
+        )
+        for d in Dispute.objects.all()
+        if d.is_open
+    ]

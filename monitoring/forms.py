@@ -9,9 +9,12 @@ from monitoring.models import DataQualityIssue
 class IssueFilterForm(forms.Form):
     status = forms.ChoiceField(
         required=False,
-        choices=[("open", "Open and acknowledged"), ("all", "All"),
-                 *DataQualityIssue.Status.choices],
-    )  # fmt: skip
+        choices=[
+            ("open", "Open and acknowledged"),
+            ("all", "All"),
+            *DataQualityIssue.Status.choices,
+        ],
+    )
     check = forms.ChoiceField(required=False)
     severity = forms.ChoiceField(
         required=False,
@@ -27,9 +30,11 @@ class AuditFilterForm(forms.Form):
     user = forms.CharField(label="User (email)", required=False, max_length=254)
     event_type = forms.CharField(label="Event type", required=False, max_length=64)
     target = forms.CharField(
-        label="Object", required=False, max_length=130,
+        label="Object",
+        required=False,
+        max_length=130,
         help_text='"orders.order" or "orders.order:42"',
-    )  # fmt: skip
+    )
     date_from = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )

@@ -106,8 +106,8 @@ def _checked_urls():
 def _url_kwargs(user):
     """Objects for the URLs that take arguments; the order is the user's own."""
     from catalog.tests.factories import VariantFactory
-    from orders.tests.factories import place_order
     from monitoring.models import DataQualityIssue
+    from orders.tests.factories import place_order
     from payments.models import PaymentException
 
     variant = VariantFactory(stock=5)
@@ -119,10 +119,15 @@ def _url_kwargs(user):
         kind="dispute", stripe_ref=f"dp_walk{order.pk}", message="x", order=order
     )
     issue = DataQualityIssue.objects.create(
-        check_name="walk", severity="low", fingerprint=f"walk:{order.pk}",
-        message="x", evidence={}, evidence_hash="x",
-        first_seen=order.created_at, last_seen=order.created_at,
-    )  # fmt: skip
+        check_name="walk",
+        severity="low",
+        fingerprint=f"walk:{order.pk}",
+        message="x",
+        evidence={},
+        evidence_hash="x",
+        first_seen=order.created_at,
+        last_seen=order.created_at,
+    )
     by_order = {"number": order.number}
     by_product = {"product_id": variant.product_id}
     return {

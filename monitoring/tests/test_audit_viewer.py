@@ -12,10 +12,18 @@ pytestmark = pytest.mark.django_db
 def test_the_audit_viewer_filters_by_user_event_object_and_date(
     client, admin_user, customer
 ):
-    audit_record(event_type="order.fulfilled", actor=customer, target_type="orders.order",
-                 target_id="42")  # fmt: skip
-    audit_record(event_type="stock.adjusted", actor=admin_user, target_type="catalog.variant",
-                 target_id="7")  # fmt: skip
+    audit_record(
+        event_type="order.fulfilled",
+        actor=customer,
+        target_type="orders.order",
+        target_id="42",
+    )
+    audit_record(
+        event_type="stock.adjusted",
+        actor=admin_user,
+        target_type="catalog.variant",
+        target_id="7",
+    )
     client.force_login(admin_user)
 
     def events(**params):

@@ -185,8 +185,11 @@ def test_snapshot_totals_that_differ_from_the_ledger(client, customer):
     yesterday = today() - dt.timedelta(days=1)
     paid_at = int((timezone.now() - dt.timedelta(days=1)).timestamp())
     post(client, intent_succeeded(order, created=paid_at))
-    snapshots_build(date_from=yesterday - dt.timedelta(days=1), date_to=yesterday,
-                    triggered_by="test")  # fmt: skip
+    snapshots_build(
+        date_from=yesterday - dt.timedelta(days=1),
+        date_to=yesterday,
+        triggered_by="test",
+    )
     assert _resolved("snapshot_ledger_mismatch")
     DailySnapshot.objects.filter(day=yesterday).update(gross_revenue_pennies=1)
     [issue] = _open("snapshot_ledger_mismatch")
