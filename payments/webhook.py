@@ -94,23 +94,47 @@ def _check_shape(data) -> dict:
     return data
 
 
+def _log_outcome(event: StripeEvent, outcome: str, detail: str = "", **kwargs):
+    """One line per event handled: its id, type and outcome (also as `extra=`
+    fields, so JSON logs can be searched by them). Failures log as errors."""
+    level = logging.ERROR if outcome == Status.FAILED else logging.INFO
+    logger.log(
+        level,
+        "webhook %s %s: %s%s",
+        event.event_id,
+        event.type,
+        outcome,
+        f" ({detail})" if detail else "",
+        extra={
+            "stripe_event_id": event.event_id,
+            "stripe_event_type": event.type,
+            "outcome": str(outcome),
+        },
+        **kwargs,
+    )
+
+
+def _log_refused(reason: str) -> None:
+    logger.warning("webhook refused: %s", reason, extra={"outcome": "refused"})
+
+
 def receive(*, body: bytes, signature: str | None) -> WebhookResult:
     if len(body) > MAX_BODY_BYTES:
+        _log_refused(f"body of {len(body)} bytes is larger than 1 MiB")
         return WebhookResult(413, "body larger than 1 MiB")
     try:
         data = verify(body, signature)
     except stripe.SignatureVerificationError as exc:
-        logger.warning("webhook refused: bad signature (%s)", exc.user_message or exc)
+        _log_refused(f"bad signature ({exc.user_message or exc})")
         return WebhookResult(400, "invalid signature")
     except BadEvent as exc:
-        logger.warning("webhook refused: %s", exc)
+        _log_refused(str(exc))
         return WebhookResult(400, str(exc))
     event, created = store(data)
     if not created and event.status in (Status.PROCESSED, Status.IGNORED):
-        logger.info("webhook %s %s: duplicate, no-op", event.event_id, event.type)
+        _log_outcome(event, "duplicate", "no-op")
         return WebhookResult(200, "duplicate", event)
     event = process(event.pk)
-    logger.info("webhook %s %s: %s", event.event_id, event.type, event.status)
     if event.status == Status.FAILED:
         return WebhookResult(500, "processing failed; Stripe will retry", event)
     return WebhookResult(200, event.status, event)
@@ -146,6 +170,7 @@ def process(event_pk: int) -> StripeEvent:
         with transaction.atomic():
             event = StripeEvent.objects.select_for_update().get(pk=event_pk)
             if event.status in (Status.PROCESSED, Status.IGNORED):
+                _log_outcome(event, "duplicate", f"already {event.status}")
                 return event
             event.attempts += 1
             handler = HANDLERS.get(event.type)
@@ -164,14 +189,16 @@ def process(event_pk: int) -> StripeEvent:
             event.processed_at = timezone.now()
             event.save()
     except Exception as exc:  # any failure: keep the event, say why, let Stripe retry
-        logger.exception("webhook event %s failed", event_pk)
         StripeEvent.objects.filter(pk=event_pk).update(
             status=Status.FAILED,
             last_error=f"{type(exc).__name__}: {exc}"[:5000],
             attempts=F("attempts") + 1,
             processed_at=timezone.now(),
         )
-        return StripeEvent.objects.get(pk=event_pk)
+        failed = StripeEvent.objects.get(pk=event_pk)
+        _log_outcome(failed, Status.FAILED, type(exc).__name__, exc_info=True)
+        return failed
+    _log_outcome(event, event.status, event.awaiting and f"awaiting {event.awaiting}")
     if woken:
         wake(woken)
     return event

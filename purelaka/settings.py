@@ -190,6 +190,16 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = REPORTING_TIMEZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Acknowledge a task when it ends, so one lost with its worker is delivered again:
+# every scheduled job is idempotent and runs under its job lock (core/locks.py).
+CELERY_TASK_ACKS_LATE = True
+# One message at a time per worker process: a long rebuild holds no others back.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A stuck job is stopped: soft limit raises inside it, hard limit kills the process
+# (which ends its DB session and so frees its job lock). Both stay below Redis's
+# visibility timeout (1 hour), past which an unacknowledged task is redelivered.
+CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
+CELERY_TASK_TIME_LIMIT = 30 * 60
 
 LOGGING = {
     "version": 1,

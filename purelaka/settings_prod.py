@@ -29,10 +29,23 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEBUG = False
 
-if PAYMENTS_USE_STRIPE:  # noqa: F405
+# Offline payments in production would let anyone "pay" from the offline page.
+PAYMENTS_USE_STRIPE = env.bool("PAYMENTS_USE_STRIPE", default=True)
+if not PAYMENTS_USE_STRIPE and not env.bool("PAYMENTS_ALLOW_OFFLINE", default=False):
+    sys.exit(
+        "settings_prod: PAYMENTS_USE_STRIPE=0 would take no real payments; set "
+        "PAYMENTS_USE_STRIPE=1 (or PAYMENTS_ALLOW_OFFLINE=1 for a demo deployment)."
+    )
+if PAYMENTS_USE_STRIPE:
     STRIPE_SECRET_KEY = _required("STRIPE_SECRET_KEY")
     STRIPE_PUBLISHABLE_KEY = _required("STRIPE_PUBLISHABLE_KEY")
-    STRIPE_WEBHOOK_SECRET = _required("STRIPE_WEBHOOK_SECRET")
+# The webhook secret is the webhook's only credential: never the public dev default.
+STRIPE_WEBHOOK_SECRET = _required("STRIPE_WEBHOOK_SECRET")
+if "whsec_test_purelaka_offline_secret" in STRIPE_WEBHOOK_SECRET:
+    sys.exit(
+        "settings_prod: STRIPE_WEBHOOK_SECRET is the public development secret; "
+        "set the endpoint's own signing secret (whsec_...)."
+    )
 
 STORAGES = {
     **STORAGES,  # noqa: F405
@@ -52,3 +65,24 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Logs: one JSON object per line on standard error, each with its request id, and
+# secret keys, Authorization headers and card-like numbers redacted (core.logging).
+LOGGING = {
+    **LOGGING,  # noqa: F405
+    "filters": {
+        "request_id": {"()": "core.logging.RequestIdFilter"},
+        "redact": {"()": "core.logging.RedactSecretsFilter"},
+    },
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id", "redact"],
+            "formatter": "json",
+        }
+    },
+}
+# Celery's worker and beat keep this configuration instead of installing their own
+# plain-text handlers on the root logger.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -45,10 +45,12 @@ PYEOF
 }
 if pg_up; then
   gate "tests on PostgreSQL" $PY -m pytest --ds=purelaka.settings_postgres --create-db
+  gate "backup -> restore drill (PostgreSQL): checks pass, KPI export identical" \
+    scripts/restore_drill.sh
 elif [ "${CI:-}" = "true" ]; then
   gate "tests on PostgreSQL (required under CI)" false
 else
-  note "SKIPPED tests on PostgreSQL (not reachable; required when CI=true)"
+  note "SKIPPED tests on PostgreSQL and the restore drill (not reachable; required when CI=true)"
 fi
 
 operator_gate() {
@@ -69,6 +71,8 @@ deploy_check() {
   DJANGO_SECRET_KEY="gate-only-$(head -c 48 /dev/urandom | base64 | tr -d '/+=')" \
   DJANGO_ALLOWED_HOSTS=shop.example.com \
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/purelaka \
+  PAYMENTS_USE_STRIPE=1 STRIPE_SECRET_KEY=sk_test_gate STRIPE_PUBLISHABLE_KEY=pk_test_gate \
+  STRIPE_WEBHOOK_SECRET=whsec_gate_only \
     $PY manage.py check --deploy --fail-level WARNING
 }
 gate "check --deploy (settings_prod)" deploy_check

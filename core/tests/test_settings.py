@@ -13,7 +13,10 @@ PROD_ENV = {
     "DJANGO_SECRET_KEY": "x" * 60 + "-prod-like-secret-key-for-tests",
     "DJANGO_ALLOWED_HOSTS": "shop.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/purelaka",
-    "PAYMENTS_USE_STRIPE": "0",
+    "PAYMENTS_USE_STRIPE": "1",
+    "STRIPE_SECRET_KEY": "sk_test_for_settings_tests",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_for_settings_tests",
+    "STRIPE_WEBHOOK_SECRET": "whsec_for_settings_tests",
 }
 
 
@@ -48,10 +51,30 @@ def test_prod_settings_name_a_missing_variable_in_one_line(missing):
 
 
 def test_prod_settings_require_stripe_keys_only_when_stripe_is_on():
-    result = _manage("check", PAYMENTS_USE_STRIPE="1")
+    result = _manage("check", drop=["STRIPE_SECRET_KEY"])
     assert result.returncode != 0
     assert "STRIPE_SECRET_KEY" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    offline = _manage(
+        "check", drop=["STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY"],
+        PAYMENTS_USE_STRIPE="0", PAYMENTS_ALLOW_OFFLINE="1",
+    )  # fmt: skip
+    assert offline.returncode == 0, offline.stderr
+
+
+def test_prod_settings_refuse_offline_payments_unless_opted_in():
+    result = _manage("check", PAYMENTS_USE_STRIPE="0")
+    assert result.returncode != 0
+    assert "PAYMENTS_USE_STRIPE=0 would take no real payments" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_prod_settings_refuse_the_public_development_webhook_secret():
+    result = _manage(
+        "check", STRIPE_WEBHOOK_SECRET="whsec_test_purelaka_offline_secret"
+    )
+    assert result.returncode != 0
+    assert "public development secret" in result.stderr
 
 
 def test_prod_settings_pass_the_deploy_check():

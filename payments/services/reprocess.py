@@ -1,8 +1,17 @@
 """Replaying stored Stripe events (failed or pending), audited."""
 
+import datetime as dt
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
 from audit.services import audit_record
 from payments.models import StripeEvent
 from payments.webhook import process
+
+# After this many attempts a failed event waits for a person (monitoring flags it).
+RETRY_MAX_ATTEMPTS = 10
+RETRY_BACKOFF_CAP = dt.timedelta(hours=6)
 
 
 def events_reprocess(
@@ -42,4 +51,45 @@ def events_reprocess(
             "outcome": outcome,
         },
     )
+    return outcome
+
+
+def retry_backoff(*, attempts: int) -> dt.timedelta:
+    """How long a failed event rests after its `attempts`-th try before the
+    scheduled retry: 2**attempts minutes, at most 6 hours."""
+    if attempts >= 9:  # 2**9 minutes is past the cap; far larger overflows timedelta
+        return RETRY_BACKOFF_CAP
+    return min(dt.timedelta(minutes=2**attempts), RETRY_BACKOFF_CAP)
+
+
+def events_due_for_retry(*, now: dt.datetime) -> QuerySet[StripeEvent]:
+    """Failed events whose backoff has elapsed at `now` (its last try's
+    `processed_at` + `retry_backoff`), under RETRY_MAX_ATTEMPTS attempts."""
+    due = Q()
+    for attempts in range(RETRY_MAX_ATTEMPTS):
+        due |= Q(
+            attempts=attempts,
+            processed_at__lte=now - retry_backoff(attempts=attempts),
+        )
+    return StripeEvent.objects.filter(due, status=StripeEvent.Status.FAILED)
+
+
+def events_reprocess_due(
+    *, now: dt.datetime | None = None, actor_label: str
+) -> dict[str, int]:
+    """Retry the failed events due at `now` (default: now), oldest first, each
+    through `events_reprocess`; returns how many ended in each status.
+
+    Writes what processing writes and one `stripe_events.reprocessed` audit row
+    per event. Events at RETRY_MAX_ATTEMPTS stay failed, left for a person.
+    """
+    due = events_due_for_retry(now=now or timezone.now()).order_by(
+        "stripe_created", "id"
+    )
+    outcome: dict[str, int] = {}
+    for event_id in list(due.values_list("event_id", flat=True)):
+        for status, count in events_reprocess(
+            event_id=event_id, actor_label=actor_label
+        ).items():
+            outcome[status] = outcome.get(status, 0) + count
     return outcome

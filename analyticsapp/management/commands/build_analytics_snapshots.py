@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analyticsapp.kpis import default_as_of
 from analyticsapp.services.snapshots import history_bounds, snapshots_build
+from core.locks import job_lock
 
 CHUNK_DAYS = 31
 
@@ -20,7 +21,14 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="date_from", help="YYYY-MM-DD")
         parser.add_argument("--to", dest="date_to", help="YYYY-MM-DD")
 
-    def handle(self, *args, days, full, date_from, date_to, **options):
+    def handle(self, *args, **options):
+        # The same lock as the nightly Celery job: cron and Celery never overlap.
+        with job_lock("nightly_snapshots") as acquired:
+            if not acquired:
+                raise CommandError("another snapshot build is running; try again later")
+            self._build(**options)
+
+    def _build(self, *, days, full, date_from, date_to, **options):
         start, end = self._range(days, full, date_from, date_to)
         if start is None:
             self.stdout.write(

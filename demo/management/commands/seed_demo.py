@@ -24,10 +24,15 @@ class Command(BaseCommand):
         if customers < 0 or days < 0:
             raise CommandError("--customers and --days must be zero or more")
         # One log line per webhook event would bury the summary.
-        logging.getLogger("payments.webhook").setLevel(logging.WARNING)
-        report = seed_demo(
-            seed=seed, customers=customers, days=days, out=self.stdout.write
-        )
+        webhook_log = logging.getLogger("payments.webhook")
+        level = webhook_log.level
+        webhook_log.setLevel(logging.WARNING)
+        try:
+            report = seed_demo(
+                seed=seed, customers=customers, days=days, out=self.stdout.write
+            )
+        finally:
+            webhook_log.setLevel(level)
         if report.created:
             for what, n in report.created.items():
                 self.stdout.write(f"  created {n} {what}")

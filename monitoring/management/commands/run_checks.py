@@ -2,6 +2,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.locks import job_lock
 from monitoring.checks import REGISTRY
 from monitoring.models import DataQualityIssue
 from monitoring.services import OPEN_STATES, checks_run
@@ -21,7 +22,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, checks, fail_on_issues, **options):
         try:
-            result = checks_run(only=checks, actor_label=f"cli:{getpass.getuser()}")
+            with job_lock("run_checks") as acquired:
+                if not acquired:
+                    raise CommandError(
+                        "the checks are running already; try again later"
+                    )
+                result = checks_run(only=checks, actor_label=f"cli:{getpass.getuser()}")
         except KeyError as exc:
             raise CommandError(
                 f"{exc.args[0]}; known checks: {', '.join(REGISTRY)}"

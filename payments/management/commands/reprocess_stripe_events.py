@@ -2,6 +2,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.locks import job_lock
 from payments.models import StripeEvent
 from payments.services.reprocess import events_reprocess
 
@@ -21,12 +22,15 @@ class Command(BaseCommand):
             raise CommandError("say which events: --failed, --pending or --id EVT")
         if event_id and not StripeEvent.objects.filter(event_id=event_id).exists():
             raise CommandError(f"no stored event {event_id}")
-        outcome = events_reprocess(
-            failed=failed,
-            pending=pending,
-            event_id=event_id,
-            actor_label=f"cli:{getpass.getuser()}",
-        )
+        with job_lock("reprocess_stripe_events") as acquired:
+            if not acquired:
+                raise CommandError("a reprocessing run is in progress; try again later")
+            outcome = events_reprocess(
+                failed=failed,
+                pending=pending,
+                event_id=event_id,
+                actor_label=f"cli:{getpass.getuser()}",
+            )
         if not outcome:
             self.stdout.write("nothing to reprocess")
         for status, count in sorted(outcome.items()):
