@@ -10,6 +10,7 @@ MAIN_NAVIGATION = [
     ("Wishlist", "wishlist:list"),
     ("Cart", "orders:cart"),
     ("My orders", "orders:order_list"),
+    ("Subscriptions", "subscriptions:list"),
     ("Ops", "ops:queue"),
     ("Analytics", "analyticsapp:dashboard"),
     ("Analytics", "analyticsapp:ops"),

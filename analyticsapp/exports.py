@@ -15,12 +15,13 @@ from django.conf import settings
 
 from accounts.models import User
 from analyticsapp.kpis import KPI_DEFINITIONS_VERSION, WINDOWS, Window, kpis_for
-from analyticsapp.models import DailySnapshot
+from analyticsapp.models import DailySnapshot, MrrDailySnapshot
 from audit.services import audit_record
 from catalog.models import Variant
 from core.timeutils import day_bounds_utc
 from orders.models import Order, OrderLine
 from payments.models import Dispute, Payment, Refund
+from subscriptions.models import Subscription
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 2000
@@ -164,6 +165,28 @@ def _daily_kpis(f):
     return rows.values_list(*DAILY_COLUMNS).iterator(chunk_size=CHUNK)
 
 
+def _subscriptions(f):
+    return _rows(
+        _between(Subscription.objects.order_by("started_at", "pk"), "started_at", f),
+        ["stripe_subscription_id", "customer_id", "stripe_customer_id", "status",
+         "currency", "mrr_pennies", "started_at", "current_period_end",
+         "cancel_at_period_end", "canceled_at", "ended_at"],
+    )  # fmt: skip
+
+
+def _mrr_movements(f):
+    rows = MrrDailySnapshot.objects.order_by("day")
+    if f.date_from:
+        rows = rows.filter(day__gte=f.date_from)
+    if f.date_to:
+        rows = rows.filter(day__lte=f.date_to)
+    return rows.values_list(
+        "day", "mrr_pennies", "active_subscriptions", "paying_customers",
+        "new_pennies", "expansion_pennies", "contraction_pennies", "churn_pennies",
+        "reactivation_pennies", "net_new_pennies", "new_customers", "churned_customers",
+    ).iterator(chunk_size=CHUNK)  # fmt: skip
+
+
 SUMMARY_KPIS = [
     "gross_revenue_pennies", "refunds_pennies", "dispute_losses_pennies",
     "net_revenue_pennies", "paid_orders", "units_sold", "aov_pennies", "customers",
@@ -221,6 +244,17 @@ EXPORTS = {
             "is_preorder", "product_active", "variant_active",
         ], _products),
         Export("daily_kpis", "Daily KPIs", DAILY_COLUMNS.copy(), _daily_kpis),
+        Export("subscriptions", "Subscriptions", [
+            "subscription_id", "customer_id", "stripe_customer_id", "status",
+            "currency", "mrr_pennies", "started_at", "current_period_end",
+            "cancel_at_period_end", "canceled_at", "ended_at",
+        ], _subscriptions, personal_data=True),
+        Export("mrr_movements", "MRR and movements by day", [
+            "day", "mrr_pennies", "active_subscriptions", "paying_customers",
+            "new_pennies", "expansion_pennies", "contraction_pennies", "churn_pennies",
+            "reactivation_pennies", "net_new_pennies", "new_customers",
+            "churned_customers",
+        ], _mrr_movements),
         Export("kpi_summary", "KPI summary (7/30/90 days)", [
             "window_days", "window_start", "window_end", "kpi", "value",
             "previous_value", "change", "kpi_definitions_version",

@@ -199,3 +199,56 @@ def cohort_retention(*, as_of: dt.date | None = None, months: int = 12):
         ]
         table.append({"month": month, "size": size, "shares": shares})
     return table
+
+
+def mrr_summary(window: Window) -> dict:
+    """Subscription KPIs for a window (docs/kpi_definitions.md, MRR section)."""
+    from analyticsapp.models import MrrDailySnapshot
+
+    start = (
+        MrrDailySnapshot.objects.filter(day=window.start - dt.timedelta(days=1))
+        .values_list("mrr_pennies", "paying_customers")
+        .first()
+    ) or (0, 0)
+    end_row = MrrDailySnapshot.objects.filter(day=window.end).first()
+    sums = MrrDailySnapshot.objects.filter(
+        day__range=(window.start, window.end)
+    ).aggregate(
+        new=Sum("new_pennies"),
+        expansion=Sum("expansion_pennies"),
+        contraction=Sum("contraction_pennies"),
+        churn=Sum("churn_pennies"),
+        reactivation=Sum("reactivation_pennies"),
+        net_new=Sum("net_new_pennies"),
+        churned_customers=Sum("churned_customers"),
+    )
+    sums = {k: v or 0 for k, v in sums.items()}
+    mrr_start, customers_start = start
+    mrr = end_row.mrr_pennies if end_row else 0
+    paying = end_row.paying_customers if end_row else 0
+    arpu = int(ratio(mrr, paying, "1"))
+    customer_churn = ratio(sums["churned_customers"], customers_start)
+    gained = sums["new"] + sums["expansion"] + sums["reactivation"]
+    lost = sums["churn"] + sums["contraction"]
+    return {
+        "mrr_pennies": mrr,
+        "mrr_start_pennies": mrr_start,
+        "active_subscriptions": end_row.active_subscriptions if end_row else 0,
+        "paying_customers": paying,
+        "arpu_pennies": arpu,
+        "customer_churn_rate": customer_churn,
+        "gross_mrr_churn_rate": ratio(lost, mrr_start),
+        "net_mrr_churn_rate": ratio(
+            lost - sums["expansion"] - sums["reactivation"], mrr_start
+        ),
+        "ltv_pennies": int(
+            (Decimal(arpu) / customer_churn).quantize(
+                Decimal(1), rounding=ROUND_HALF_UP
+            )
+        )
+        if customer_churn
+        else None,
+        "quick_ratio": ratio(gained, lost, "0.01") if lost else None,
+        **{f"{k}_pennies" if k not in ("churned_customers",) else k: v
+           for k, v in sums.items()},
+    }  # fmt: skip

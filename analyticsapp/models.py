@@ -127,3 +127,28 @@ class Restatement(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.metric}: {self.old_value} → {self.new_value}"
+
+
+class MrrDailySnapshot(models.Model):
+    """MRR at the end of a business day and the day's movements (ChartMogul's
+    definitions, per customer). Movements are amounts, all positive; net_new is
+    new + expansion + reactivation - contraction - churn."""
+
+    day = models.DateField(unique=True)
+    mrr_pennies = models.BigIntegerField(default=0)
+    active_subscriptions = models.IntegerField(default=0)
+    paying_customers = models.IntegerField(default=0)
+    new_pennies = models.BigIntegerField(default=0)
+    expansion_pennies = models.BigIntegerField(default=0)
+    contraction_pennies = models.BigIntegerField(default=0)
+    churn_pennies = models.BigIntegerField(default=0)
+    reactivation_pennies = models.BigIntegerField(default=0)
+    net_new_pennies = models.BigIntegerField(default=0)
+    churned_customers = models.IntegerField(default=0)
+    new_customers = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self):
+        return f"{self.day}: MRR {self.mrr_pennies}"

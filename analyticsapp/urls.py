@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.executive, name="dashboard"),
     path("customers/", views.customers, name="customers"),
     path("products/", views.products, name="products"),
+    path("subscriptions/", views.subscriptions, name="subscriptions"),
     path("ops/", views.ops_view, name="ops"),
     path("definitions/", views.definitions, name="definitions"),
     path("exports/", views.exports, name="exports"),

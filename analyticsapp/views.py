@@ -202,7 +202,9 @@ def products(request):
     )
     out_of_stock = {
         p.pk: p
-        for p in products_for_storefront().filter(available__lte=0, is_preorder=False)
+        for p in products_for_storefront().filter(
+            available__lte=0, is_preorder=False, billing_interval=""
+        )
     }
     demand = (
         WishlistDailySnapshot.objects.filter(
@@ -350,3 +352,67 @@ def export_bi_pack(request):
     )  # fmt: skip
     response["Cache-Control"] = "no-store"
     return response
+
+
+def subscriptions(request):
+    from analyticsapp.kpis import mrr_summary
+    from analyticsapp.models import MrrDailySnapshot
+    from subscriptions.models import Subscription
+
+    form = _form(request, window=True)
+    params = form.resolved()
+    rows = {
+        r.day: r
+        for r in MrrDailySnapshot.objects.filter(
+            day__range=(params["from"], params["to"])
+        )
+    }
+    days = [d.day for d in daily_series(start=params["from"], end=params["to"])]
+    labels = [d.strftime("%d %b") for d in days]
+
+    def values(field):
+        return [getattr(rows[d], field) if d in rows else 0 for d in days]
+
+    mrr_chart = charts.line_chart(
+        "MRR at the end of each day",
+        labels,
+        [charts.Series("MRR", values("mrr_pennies"))],
+    )
+    gains = charts.stacked_bars(
+        "MRR gained per day",
+        labels,
+        [
+            charts.Series("New", values("new_pennies")),
+            charts.Series("Expansion", values("expansion_pennies")),
+            charts.Series("Reactivation", values("reactivation_pennies")),
+        ],
+    )
+    losses = charts.stacked_bars(
+        "MRR lost per day",
+        labels,
+        [
+            charts.Series(
+                "Contraction", values("contraction_pennies"), color="#c2571a"
+            ),
+            charts.Series("Churn", values("churn_pennies"), color="#b42318"),
+        ],
+    )
+    window = Window.ending(params["as_of"], params["days"])
+    return render(
+        request,
+        "analyticsapp/subscriptions.html",
+        {
+            "form": form,
+            "params": params,
+            "window": window,
+            "kpis": mrr_summary(window),
+            "mrr_chart": mrr_chart,
+            "gains_chart": gains,
+            "losses_chart": losses,
+            "subscribers": Subscription.objects.filter(
+                status__in=["active", "past_due"]
+            )
+            .select_related("customer")
+            .order_by("-mrr_pennies")[:50],
+        },
+    )

@@ -25,8 +25,15 @@ class VariantInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("name", "category", "price_pennies", "active", "is_preorder")
-    list_filter = ("category", "active", "is_preorder")
+    list_display = (
+        "name",
+        "category",
+        "price_pennies",
+        "active",
+        "is_preorder",
+        "billing_interval",
+    )
+    list_filter = ("category", "active", "is_preorder", "billing_interval")
     search_fields = ("name", "variants__sku")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [VariantInline]

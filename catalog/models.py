@@ -20,6 +20,11 @@ class Category(models.Model):
 
 
 class Product(TimeStampedModel):
+    class BillingInterval(models.TextChoices):
+        ONE_OFF = "", "One-off purchase"
+        MONTH = "month", "Every month"
+        YEAR = "year", "Every year"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -33,13 +38,24 @@ class Product(TimeStampedModel):
         default=False, help_text="Sold before stock exists: no stock is decremented."
     )
     low_stock_threshold = models.PositiveIntegerField(default=5)
+    billing_interval = models.CharField(
+        max_length=5,
+        choices=BillingInterval.choices,
+        default=BillingInterval.ONE_OFF,
+        blank=True,
+        help_text="Set for a subscription product: billed every interval, no stock.",
+    )
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(price_pennies__gte=0), name="product_price_not_negative"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_interval__in=["", "month", "year"]),
+                name="product_billing_interval_valid",
+            ),
         ]
 
     def __str__(self):
@@ -47,6 +63,11 @@ class Product(TimeStampedModel):
 
     def get_absolute_url(self):
         return reverse("catalog:product_detail", args=[self.slug])
+
+    @property
+    def is_subscription(self) -> bool:
+        """Sold as a Stripe subscription (Checkout mode=subscription), never carted."""
+        return bool(self.billing_interval)
 
 
 class Variant(TimeStampedModel):

@@ -128,8 +128,12 @@ class StockLabel:
     tone: str  # ok, warn, bad, info
 
 
-def stock_label(*, available: int, threshold: int, is_preorder: bool) -> StockLabel:
+def stock_label(
+    *, available: int, threshold: int, is_preorder: bool, is_subscription: bool = False
+) -> StockLabel:
     """The storefront's words for availability."""
+    if is_subscription:
+        return StockLabel("Subscription", "info")
     if is_preorder:
         return StockLabel("Preorder", "info")
     if available <= 0:
@@ -146,14 +150,18 @@ def with_stock_labels(products):
             available=product.available,
             threshold=product.low_stock_threshold,
             is_preorder=product.is_preorder,
+            is_subscription=product.is_subscription,
         )
     return products
 
 
 def stock_overview(*, low_only: bool = False) -> QuerySet:
-    """Every variant with availability, for the ops stock page; low stock first."""
+    """Every stocked variant with availability, for the ops stock page; low stock
+    first. Subscription products hold no stock and are left out."""
     rows = variants_with_availability(
-        Variant.objects.select_related("product").filter(product__active=True)
+        Variant.objects.select_related("product").filter(
+            product__active=True, product__billing_interval=""
+        )
     ).annotate(threshold=F("product__low_stock_threshold"))
     if low_only:
         rows = rows.filter(available__lt=F("threshold"), product__is_preorder=False)

@@ -64,6 +64,7 @@ def product_detail(request, slug):
             available=variant.available,
             threshold=product.low_stock_threshold,
             is_preorder=product.is_preorder,
+            is_subscription=product.is_subscription,
         )
         variant.product = product
     with_stock_labels([product])

@@ -116,3 +116,28 @@ PRODUCTS = [
 ]
 # Sold before stock arrives.
 PREORDER = {"Waxed Cotton Jacket", "Brass Fountain Pen", "Cedar Planter"}
+# Subscription products (one variant each, no stock): (category, name, price in
+# pennies, billing interval, description).
+SUBSCRIPTIONS = [
+    (
+        "Kitchen",
+        "Coffee Club",
+        1200,
+        "month",
+        "A 250 g bag of single-origin coffee each month, roasted to order.",
+    ),
+    (
+        "Garden",
+        "Seed of the Month",
+        600,
+        "month",
+        "Three packets of seasonal seeds with a sowing card, every month.",
+    ),
+    (
+        "Stationery",
+        "Stationery Box",
+        12000,
+        "year",
+        "A year of notebooks, pens and paper: four boxes, billed yearly.",
+    ),
+]

@@ -79,7 +79,9 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
         if day.weekday() == 0:  # Monday delivery for what runs low
             with _at(opening):
                 for variant in Variant.objects.filter(
-                    product__is_preorder=False, stock_on_hand__lt=8
+                    product__is_preorder=False,
+                    product__billing_interval="",
+                    stock_on_hand__lt=8,
                 ):
                     stock_receive(
                         variant=variant,
@@ -92,7 +94,7 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
             variants = list(
                 variants_with_availability(
                     Variant.objects.select_related("product").filter(
-                        active=True, product__active=True
+                        active=True, product__active=True, product__billing_interval=""
                     )
                 )
             )

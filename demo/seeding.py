@@ -20,8 +20,9 @@ from catalog.services.products import (
     product_create,
 )
 from catalog.services.stock import StockUnavailable
-from demo.catalogue import COLOURS, PREORDER, PRODUCTS, SIZES
+from demo.catalogue import COLOURS, PREORDER, PRODUCTS, SIZES, SUBSCRIPTIONS
 from demo.history import seed_history
+from demo.subscriptions import seed_subscriptions
 from orders.services.cart import CustomerCart, cart_add
 from orders.services.checkout import ShippingAddress, new_checkout_token, order_place
 from wishlist.services import wishlist_add, wishlist_remove
@@ -117,6 +118,18 @@ def seed_catalogue(rng: random.Random, report: SeedReport):
             variants=_variant_specs(rng, name, options, price, preorder),
         )
         report.add("products")
+    for category_name, name, price, interval, description in SUBSCRIPTIONS:
+        if Product.objects.filter(name=name).exists():
+            continue
+        product_create(
+            name=name,
+            category=category_get_or_create(name=category_name),
+            price_pennies=price,
+            description=description,
+            billing_interval=interval,
+            variants=[VariantSpec(sku=_sku(name, "SUB"))],
+        )
+        report.add("subscription products")
 
 
 def seed_users(rng: random.Random, report: SeedReport, customers: int):
@@ -147,7 +160,9 @@ def seed_users(rng: random.Random, report: SeedReport, customers: int):
 def seed_shoppers(seed: int, report: SeedReport, people: list[User]):
     """Wishlists, carts and some placed orders awaiting payment, for new customers."""
     products = list(
-        Product.objects.filter(active=True).prefetch_related("variants").order_by("pk")
+        Product.objects.filter(active=True, billing_interval="")
+        .prefetch_related("variants")
+        .order_by("pk")
     )
     for person in people:
         rng = random.Random(f"{seed}:shopper:{person.email}")
@@ -189,6 +204,7 @@ def seed_demo(
     seed_catalogue(random.Random(f"{seed}:catalogue"), report)
     people = seed_users(random.Random(f"{seed}:users"), report, customers)
     seed_history(seed=seed, days=days, report=report, out=out)
+    seed_subscriptions(seed=seed, days=days, report=report, out=out)
     seed_shoppers(seed, report, people)
     seed_snapshots(report)
     return report

@@ -35,7 +35,8 @@ class CartLine:
 
     @property
     def sellable(self) -> bool:
-        return self.variant.active and self.variant.product.active
+        product = self.variant.product
+        return self.variant.active and product.active and not product.is_subscription
 
     @property
     def price_changed(self) -> bool:

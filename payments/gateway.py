@@ -6,6 +6,9 @@ Stripe-shaped ids and objects and delivers signed Stripe-shaped events through
 after the signature check knows which gateway produced an event.
 """
 
+import calendar
+import copy
+import datetime as dt
 import hashlib
 import json
 import secrets
@@ -14,10 +17,13 @@ from dataclasses import dataclass
 
 import stripe
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 
+from catalog.models import Variant
 from orders.models import Order
+from payments.models import StripeEvent
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,11 @@ class CheckoutSession:
 
 def _metadata(order: Order) -> dict:
     return {"order_id": str(order.pk), "order_number": order.number}
+
+
+def _subscription_metadata(customer, variant: Variant) -> dict:
+    """On the session and the subscription: whose it is and what they subscribed to."""
+    return {"user_id": str(customer.pk), "variant_id": str(variant.pk)}
 
 
 class StripeGateway:
@@ -91,6 +102,58 @@ class StripeGateway:
     def expire_checkout_session(self, *, session_id: str) -> None:
         self.client.v1.checkout.sessions.expire(session_id)
 
+    def create_subscription_checkout(
+        self,
+        *,
+        customer,
+        variant: Variant,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+        stripe_customer_id: str = "",
+    ) -> CheckoutSession:
+        """A Checkout Session (mode=subscription) for one subscription variant; the
+        session and the subscription it makes carry the user and variant ids.
+        A returning subscriber keeps their Stripe customer."""
+        product = variant.product
+        params = {
+            "mode": "subscription",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": product.currency.lower(),
+                        "unit_amount": variant.price_pennies,
+                        "recurring": {"interval": product.billing_interval},
+                        "product_data": {"name": str(variant)},
+                    },
+                }
+            ],
+            "client_reference_id": str(customer.pk),
+            "metadata": _subscription_metadata(customer, variant),
+            "subscription_data": {
+                "metadata": _subscription_metadata(customer, variant)
+            },
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        if stripe_customer_id:
+            params["customer"] = stripe_customer_id
+        else:
+            params["customer_email"] = customer.email
+        session = self.client.v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def cancel_subscription_at_period_end(self, *, subscription_id: str) -> dict:
+        """Stripe keeps billing until the period ends, then deletes the subscription;
+        returns the updated subscription (the webhook event confirms it)."""
+        subscription = self.client.v1.subscriptions.update(
+            subscription_id, params={"cancel_at_period_end": True}
+        )
+        return subscription.to_dict()
+
     def create_refund(
         self,
         *,
@@ -139,6 +202,31 @@ def sign(
     signed = f"{timestamp}.".encode() + payload
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
+
+
+OFFLINE_SUBSCRIPTION_SALT = "payments.gateway.offline-subscription-checkout"
+OFFLINE_SESSION_SECONDS = 24 * 3600  # how long Stripe keeps a Checkout Session open
+RENEWING = ("trialing", "active", "past_due")
+
+
+def period_end(anchor: int, interval: str, count: int, periods: int) -> int:
+    """The end of the `periods`-th billing period from `anchor` (a Unix time), as
+    Stripe bills: months and years fall on the anchor's day of the month, or on the
+    month's last day when it is shorter (31 January, 28 February, 31 March)."""
+    if interval in ("day", "week"):
+        return anchor + (7 if interval == "week" else 1) * count * periods * 86400
+    start = dt.datetime.fromtimestamp(anchor, tz=dt.UTC)
+    months = start.month - 1 + count * periods * (12 if interval == "year" else 1)
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return int(start.replace(year=year, month=month, day=day).timestamp())
+
+
+def _next_period_end(anchor: int, after: int, interval: str, count: int) -> int:
+    periods = 1
+    while (end := period_end(anchor, interval, count, periods)) <= after:
+        periods += 1
+    return end
 
 
 def event_envelope(event_type: str, obj: dict, *, created: int | None = None) -> dict:
@@ -336,6 +424,266 @@ class OfflineGateway:
                 )
             )
         transaction.on_commit(lambda: deliver(events))
+
+    # Subscriptions. Stripe keeps a subscription's state; offline, the last
+    # customer.subscription.* event sent for it (in the inbox) is that state.
+
+    def create_subscription_checkout(
+        self,
+        *,
+        customer,
+        variant: Variant,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+        stripe_customer_id: str = "",
+    ) -> CheckoutSession:
+        """The session lives in its signed URL (Stripe would keep it): a local page
+        where Subscribe sends what Stripe sends. Writes nothing."""
+        product = variant.product
+        session = {
+            "id": _stripe_id("cs_test", idempotency_key),
+            "customer": stripe_customer_id or _stripe_id("cus", f"user:{customer.pk}"),
+            "customer_email": customer.email,
+            "name": str(variant),
+            "unit_amount": variant.price_pennies,
+            "currency": product.currency.lower(),
+            "interval": product.billing_interval,
+            "metadata": _subscription_metadata(customer, variant),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        token = signing.dumps(session, salt=OFFLINE_SUBSCRIPTION_SALT, compress=True)
+        return CheckoutSession(
+            id=session["id"],
+            url=reverse("payments:offline_subscription_checkout", args=[token]),
+        )
+
+    @staticmethod
+    def subscription_session(token: str) -> dict | None:
+        """The session a signed offline URL holds; None when forged or expired."""
+        try:
+            return signing.loads(
+                token, salt=OFFLINE_SUBSCRIPTION_SALT, max_age=OFFLINE_SESSION_SECONDS
+            )
+        except signing.BadSignature:
+            return None
+
+    def subscribe(self, *, session: dict) -> str:
+        """What Stripe sends when the customer completes a subscription checkout:
+        checkout.session.completed, customer.subscription.created and invoice.paid
+        for the first period, delivered after commit. The ids follow from the
+        session, so a second Subscribe repeats the same subscription and invoice.
+        Returns the subscription id."""
+        now = int(time.time())
+        sub_id = _stripe_id("sub", session["id"])
+        variant_id = session["metadata"]["variant_id"]
+        price = {
+            "id": _stripe_id(
+                "price",
+                f"{variant_id}:{session['unit_amount']}:{session['interval']}",
+            ),
+            "object": "price",
+            "currency": session["currency"],
+            "unit_amount": session["unit_amount"],
+            "type": "recurring",
+            "recurring": {"interval": session["interval"], "interval_count": 1},
+            "product": _stripe_id("prod", f"variant:{variant_id}"),
+        }
+        item = {
+            "id": _stripe_id("si", sub_id),
+            "object": "subscription_item",
+            "subscription": sub_id,
+            "quantity": 1,
+            "price": price,
+            "current_period_start": now,
+            "current_period_end": period_end(now, session["interval"], 1, 1),
+        }
+        subscription = {
+            "id": sub_id,
+            "object": "subscription",
+            "customer": session["customer"],
+            "status": "active",
+            "currency": session["currency"],
+            "created": now,
+            "start_date": now,
+            "billing_cycle_anchor": now,
+            "collection_method": "charge_automatically",
+            "cancel_at_period_end": False,
+            "cancel_at": None,
+            "canceled_at": None,
+            "ended_at": None,
+            "metadata": session["metadata"],
+            "items": {"object": "list", "data": [item]},
+        }
+        invoice = self._invoice(
+            subscription, email=session["customer_email"], reason="subscription_create"
+        )
+        subscription["latest_invoice"] = invoice["id"]
+        completed = {
+            "id": session["id"],
+            "object": "checkout.session",
+            "mode": "subscription",
+            "status": "complete",
+            "payment_status": "paid",
+            "amount_total": session["unit_amount"],
+            "currency": session["currency"],
+            "client_reference_id": session["metadata"]["user_id"],
+            "customer": session["customer"],
+            "customer_email": session["customer_email"],
+            "metadata": session["metadata"],
+            "subscription": sub_id,
+            "invoice": invoice["id"],
+            "payment_intent": None,
+        }
+        events = [
+            event_envelope("checkout.session.completed", completed, created=now),
+            event_envelope("customer.subscription.created", subscription, created=now),
+            event_envelope("invoice.paid", invoice, created=now),
+        ]
+        transaction.on_commit(lambda: deliver(events))
+        return sub_id
+
+    def cancel_subscription_at_period_end(self, *, subscription_id: str) -> dict:
+        """Answers with the updated subscription as Stripe does, and confirms it with
+        customer.subscription.updated after commit."""
+        subscription, seen = self._subscription_state(subscription_id)
+        # Dated after what was last said of it (Stripe's clock moves on between
+        # requests), so the update is the newest state even within one second.
+        now = max(int(time.time()), seen + 1)
+        subscription.update(
+            cancel_at_period_end=True,
+            cancel_at=subscription["items"]["data"][0]["current_period_end"],
+            canceled_at=now,
+        )
+        events = [
+            event_envelope("customer.subscription.updated", subscription, created=now)
+        ]
+        transaction.on_commit(lambda: deliver(events))
+        return subscription
+
+    def renew_subscription(
+        self, *, subscription_id: str, until: int, customer_email: str = ""
+    ) -> list[dict]:
+        """What Stripe sends at each period end up to `until` (a Unix time): for a
+        renewal, invoice.paid for the next period and customer.subscription.updated
+        moving the period; for a subscription set to cancel at period end,
+        customer.subscription.deleted. Each is dated at its period end, delivered
+        after commit, and returned. The invoice ids follow from the period, so a
+        repeated run repeats the same invoices."""
+        subscription, seen = self._subscription_state(subscription_id)
+        events = []
+        while subscription["status"] in RENEWING:
+            item = subscription["items"]["data"][0]
+            end = item["current_period_end"]
+            if end > until:
+                break
+            seen = max(end, seen + 1)
+            if subscription.get("cancel_at_period_end"):
+                subscription.update(
+                    status="canceled",
+                    ended_at=end,
+                    canceled_at=subscription.get("canceled_at") or end,
+                )
+                events.append(
+                    event_envelope(
+                        "customer.subscription.deleted", subscription, created=seen
+                    )
+                )
+                break
+            recurring = item["price"]["recurring"]
+            item.update(
+                current_period_start=end,
+                current_period_end=_next_period_end(
+                    subscription.get("billing_cycle_anchor") or end,
+                    end,
+                    recurring["interval"],
+                    recurring.get("interval_count") or 1,
+                ),
+            )
+            invoice = self._invoice(
+                subscription, email=customer_email, reason="subscription_cycle"
+            )
+            subscription["latest_invoice"] = invoice["id"]
+            events += [
+                event_envelope("invoice.paid", invoice, created=seen),
+                event_envelope(
+                    "customer.subscription.updated",
+                    copy.deepcopy(subscription),
+                    created=seen,
+                ),
+            ]
+        if events:
+            transaction.on_commit(lambda: deliver(events))
+        return events
+
+    @staticmethod
+    def _subscription_state(subscription_id: str) -> tuple[dict, int]:
+        """The subscription as last sent, and that event's time."""
+        event = (
+            StripeEvent.objects.filter(
+                object_id=subscription_id, type__startswith="customer.subscription."
+            )
+            .order_by("-stripe_created", "-id")
+            .first()
+        )
+        if event is None:
+            raise stripe.InvalidRequestError(
+                f"No such subscription: '{subscription_id}'", "id"
+            )
+        return copy.deepcopy(event.payload["data"]["object"]), event.payload["created"]
+
+    @staticmethod
+    def _invoice(subscription: dict, *, email: str, reason: str) -> dict:
+        """The paid invoice for the subscription's current period (API 2025-03-31
+        shape: the subscription under `parent`), paid at the period's start."""
+        item = subscription["items"]["data"][0]
+        price = item["price"]
+        start, end = item["current_period_start"], item["current_period_end"]
+        amount = price["unit_amount"] * item.get("quantity", 1)
+        invoice_id = _stripe_id("in", f"{subscription['id']}:{start}")
+        return {
+            "id": invoice_id,
+            "object": "invoice",
+            "customer": subscription["customer"],
+            "customer_email": email or None,
+            "currency": price["currency"],
+            "amount_due": amount,
+            "amount_paid": amount,
+            "amount_remaining": 0,
+            "total": amount,
+            "billing_reason": reason,
+            "status": "paid",
+            "created": start,
+            "status_transitions": {"finalized_at": start, "paid_at": start},
+            "parent": {
+                "type": "subscription_details",
+                "subscription_details": {
+                    "subscription": subscription["id"],
+                    "metadata": subscription.get("metadata") or {},
+                },
+            },
+            "lines": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": _stripe_id("il", invoice_id),
+                        "object": "line_item",
+                        "amount": amount,
+                        "currency": price["currency"],
+                        "quantity": item.get("quantity", 1),
+                        "period": {"start": start, "end": end},
+                        "parent": {
+                            "type": "subscription_item_details",
+                            "subscription_item_details": {
+                                "subscription": subscription["id"],
+                                "subscription_item": item["id"],
+                            },
+                        },
+                    }
+                ],
+            },
+        }
 
     @staticmethod
     def _intent(order, pi_id, charge_id, status, now):

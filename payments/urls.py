@@ -7,4 +7,9 @@ urlpatterns = [
     path("webhook/", views.webhook, name="webhook"),
     path("orders/<str:number>/pay/", views.pay, name="pay"),
     path("offline/<str:session_id>/", views.offline_checkout, name="offline_checkout"),
+    path(
+        "offline/subscription/<str:token>/",
+        views.offline_subscription_checkout,
+        name="offline_subscription_checkout",
+    ),
 ]

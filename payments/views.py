@@ -79,6 +79,31 @@ def offline_checkout(request, session_id):
     return render(request, "payments/offline_checkout.html", {"order": order})
 
 
+def offline_subscription_checkout(request, token):
+    """The offline gateway's stand-in for Stripe Checkout in subscription mode:
+    Subscribe or Cancel. The signed URL holds the session; it is the customer's own."""
+    if not isinstance(get_gateway(), OfflineGateway):
+        raise Http404("Offline payments are off")
+    session = OfflineGateway.subscription_session(token)
+    if session is None or session["metadata"]["user_id"] != str(request.user.pk):
+        raise Http404("No such checkout")
+    complete = StripeEvent.objects.filter(
+        type="checkout.session.completed", object_id=session["id"]
+    ).exists()
+    if request.method == "POST" and not complete:
+        if request.POST.get("action") == "subscribe":
+            OfflineGateway().subscribe(session=session)
+            messages.success(request, "Subscribed. Thank you!")
+            return redirect(session["success_url"])
+        messages.info(request, "Checkout canceled: nothing was charged.")
+        return redirect(session["cancel_url"])
+    return render(
+        request,
+        "payments/offline_subscription_checkout.html",
+        {"session": session, "complete": complete},
+    )
+
+
 # --- ops ----------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("ops/", include("orders.ops_urls")),
     path("payments/", include("payments.urls")),
     path("analytics/", include("analyticsapp.urls")),
+    path("account/subscriptions/", include("subscriptions.urls")),
     path("account/", include("accounts.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("admin/", admin.site.urls),

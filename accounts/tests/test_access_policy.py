@@ -3,7 +3,7 @@
 import pytest
 from django.http import HttpResponse
 from django.test import override_settings
-from django.urls import include, path, reverse
+from django.urls import include, path, resolve, reverse
 
 from accounts.access import PUBLIC, SIGNED_IN, Decision, decide, policy, roles, rule_for
 from accounts.roles import Role
@@ -25,6 +25,8 @@ POST_ONLY = {
     "ops:bulk_fulfil",
     "ops:stock_adjust",
     "payments:pay",
+    "subscriptions:subscribe",
+    "subscriptions:cancel",
     "payments_ops:exception_resolve",
     "payments_ops:reprocess",
     "payments_ops:refund",
@@ -105,10 +107,12 @@ def _checked_urls():
 
 def _url_kwargs(user):
     """Objects for the URLs that take arguments; the order is the user's own."""
-    from catalog.tests.factories import VariantFactory
+    from catalog.tests.factories import ProductFactory, VariantFactory
     from monitoring.models import DataQualityIssue
     from orders.tests.factories import place_order
+    from payments.gateway import OfflineGateway
     from payments.models import PaymentException
+    from subscriptions.models import Subscription
 
     variant = VariantFactory(stock=5)
     owner = user if user is not None else make_customer()
@@ -128,6 +132,22 @@ def _url_kwargs(user):
         first_seen=order.created_at,
         last_seen=order.created_at,
     )
+    plan = VariantFactory(product=ProductFactory(billing_interval="month"))
+    offline_session = OfflineGateway().create_subscription_checkout(
+        customer=owner,
+        variant=plan,
+        success_url="/",
+        cancel_url="/",
+        idempotency_key=f"walk-{order.pk}",
+    )
+    subscription = Subscription.objects.create(
+        stripe_subscription_id=f"sub_walk{order.pk}",
+        customer=owner,
+        variant=plan,
+        status="active",
+        stripe_seen_at=order.created_at,
+        stripe_seen_event=f"evt_walk{order.pk}",
+    )
     by_order = {"number": order.number}
     by_product = {"product_id": variant.product_id}
     return {
@@ -143,6 +163,10 @@ def _url_kwargs(user):
         "wishlist:move_to_cart": by_product,
         "payments:pay": by_order,
         "payments:offline_checkout": {"session_id": order.stripe_checkout_session_id},
+        "payments:offline_subscription_checkout": {
+            "token": resolve(offline_session.url).kwargs["token"]
+        },
+        "subscriptions:cancel": {"pk": subscription.pk},
         "payments_ops:refund": by_order,
         "payments_ops:exception_resolve": {"pk": case.pk},
         "analyticsapp:export_download": {"name": "orders"},

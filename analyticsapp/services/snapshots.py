@@ -33,10 +33,12 @@ from analyticsapp.models import (
     SnapshotRun,
     WishlistDailySnapshot,
 )
+from analyticsapp.services.mrr import mrr_build
 from audit.services import audit_record
 from core.timeutils import day_bounds_utc, reporting_tz
 from orders.models import OrderLine
 from payments.models import Dispute, Payment, Refund
+from subscriptions.models import SubscriptionChange
 from wishlist.models import WishlistItem
 
 METRICS = [
@@ -303,6 +305,7 @@ def snapshots_build(
         if old[row.day][metric] != getattr(row, metric)
     ]
     Restatement.objects.bulk_create(restatements)
+    mrr_build(date_from=date_from, date_to=date_to)
     run.days_built = len(rows)
     run.restated_days = len({r.day for r in restatements})
     run.finished_at = timezone.now()
@@ -330,6 +333,7 @@ def history_bounds() -> tuple[dt.date, dt.date] | None:
         Payment.objects.aggregate(m=Min("paid_at"))["m"],
         Refund.objects.aggregate(m=Min("stripe_created"))["m"],
         WishlistItem.objects.aggregate(m=Min("added_at"))["m"],
+        SubscriptionChange.objects.aggregate(m=Min("at"))["m"],
     ]
     moments = [m for m in moments if m is not None]
     if not moments:

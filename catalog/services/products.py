@@ -34,12 +34,18 @@ def product_create(
     description: str = "",
     is_preorder: bool = False,
     low_stock_threshold: int = 5,
+    billing_interval: str = Product.BillingInterval.ONE_OFF,
     actor=None,
 ) -> Product:
     """Create a product with its variants; opening stock is received through the
-    movement ledger. Writes an audit row."""
+    movement ledger. Writes an audit row.
+
+    A product with a `billing_interval` is a subscription product: it holds no stock.
+    """
     if price_pennies < 0:
         raise ValueError("price must not be negative")
+    if billing_interval and any(spec.stock for spec in variants):
+        raise ValueError("a subscription product holds no stock")
     product = Product.objects.create(
         name=name,
         slug=slugify(name),
@@ -48,6 +54,7 @@ def product_create(
         price_pennies=price_pennies,
         is_preorder=is_preorder,
         low_stock_threshold=low_stock_threshold,
+        billing_interval=billing_interval,
     )
     for spec in variants:
         variant = Variant.objects.create(

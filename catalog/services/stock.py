@@ -149,8 +149,9 @@ def stock_reserve(
     """Hold `quantities` (variant id → units) for `holder` until they expire.
 
     Locks the variants in primary-key order, checks available = on hand − active
-    reservations, and writes one reservation per stocked variant; preorder items are
-    not held. Raises StockUnavailable naming every shortfall; writes nothing then.
+    reservations, and writes one reservation per stocked variant; preorder and
+    subscription items are not held. Raises StockUnavailable naming every
+    shortfall; writes nothing then.
     """
     now = now or timezone.now()
     variants = _lock_variants(quantities)
@@ -163,7 +164,7 @@ def stock_reserve(
                 Shortfall(variant_id, "", "This item", requested, available=0)
             )
             continue
-        if variant.product.is_preorder:
+        if variant.product.is_preorder or variant.product.is_subscription:
             continue
         available = variant.stock_on_hand - reserved.get(variant_id, 0)
         if requested > available:
@@ -228,13 +229,13 @@ def stock_sell(*, holder: str, quantities: dict[int, int]) -> None:
     Money in hand wins over holds: a sale is refused only when stock on hand is
     short, not when other checkouts hold the units (ARCHITECTURE.md, docs/decisions.md).
     Raises StockOversellError, writing nothing, when any variant falls short.
-    Preorder variants are not decremented.
+    Preorder and subscription variants are not decremented.
     """
     variants = _lock_variants(quantities)
     shortfalls, sales = [], []
     for variant_id, quantity in sorted(quantities.items()):
         variant = variants[variant_id]
-        if variant.product.is_preorder:
+        if variant.product.is_preorder or variant.product.is_subscription:
             continue
         if quantity > variant.stock_on_hand:
             shortfalls.append(
@@ -263,7 +264,8 @@ def stock_restock(*, holder: str, quantities: dict[int, int], note: str, actor=N
     """Return units to stock (a refund with restock). Writes movements."""
     variants = _lock_variants(quantities)
     for variant_id, quantity in sorted(quantities.items()):
-        if quantity <= 0 or variants[variant_id].product.is_preorder:
+        product = variants[variant_id].product
+        if quantity <= 0 or product.is_preorder or product.is_subscription:
             continue
         _move(
             variant_id=variant_id,

@@ -96,6 +96,10 @@ def _sellable_variant(variant_id) -> Variant:
     )
     if variant is None:
         raise DomainError("That item is not for sale.")
+    if variant.product.is_subscription:
+        raise DomainError(
+            f"{variant.product.name} is a subscription: subscribe on its page."
+        )
     return variant
 
 

@@ -1,0 +1,107 @@
+import getpass
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from payments.services.importing import OUTCOMES, ImportProgress, events_import
+
+COLUMNS = (*OUTCOMES, "total")
+
+
+@contextmanager
+def _quiet(logger_name: str, level: int):
+    """One log line per event drowns the progress lines; failures still log."""
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a JSONL file of Stripe events (Events API / `stripe events list`) "
+        "through the webhook pipeline, then rebuild the snapshots it touched."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="JSONL: one event, or one list page, a line")
+        parser.add_argument(
+            "--no-rebuild",
+            action="store_true",
+            help="skip the snapshot rebuild (run build_analytics_snapshots later)",
+        )
+
+    def handle(self, *args, file, no_rebuild, verbosity, **options):
+        path = Path(file)
+        try:
+            stream = path.open(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from exc
+        level = logging.INFO if verbosity > 1 else logging.WARNING
+        with stream, _quiet("payments.webhook", level):
+            try:
+                summary = events_import(
+                    lines=stream,
+                    actor_label=f"cli:{getpass.getuser()}",
+                    file_name=path.name,
+                    rebuild=not no_rebuild,
+                    progress=self._progress,
+                )
+            except UnicodeDecodeError as exc:
+                raise CommandError(
+                    f"{file} is not UTF-8 text ({exc.reason}); nothing was imported"
+                ) from exc
+        self._report(summary)
+        failed = summary.totals["failed"]
+        if failed:
+            raise CommandError(
+                f"{failed} event(s) failed: see their errors at "
+                "/ops/payments/events/?status=failed, fix the cause, then run "
+                "`manage.py reprocess_stripe_events --failed`"
+            )
+
+    def _progress(self, p: ImportProgress) -> None:
+        self.stdout.write(
+            f"  {p.stage}: {p.done}/{p.total} {p.unit} "
+            f"({p.done * 100 // max(p.total, 1)}%), {p.rate:.0f} {p.unit}/s, "
+            f"ETA {p.eta_seconds:.0f}s"
+        )
+
+    def _report(self, summary) -> None:
+        width = max([len("event type"), *map(len, summary.by_type)])
+        header = f"{'event type':<{width}}" + "".join(f"{c:>10}" for c in COLUMNS)
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for event_type, counts in sorted(summary.by_type.items()):
+            cells = [counts[o] for o in OUTCOMES] + [sum(counts.values())]
+            self.stdout.write(
+                f"{event_type:<{width}}" + "".join(f"{c:>10}" for c in cells)
+            )
+        totals = summary.totals
+        cells = [totals[o] for o in OUTCOMES] + [summary.events]
+        self.stdout.write("-" * len(header))
+        self.stdout.write(f"{'all':<{width}}" + "".join(f"{c:>10}" for c in cells))
+        if summary.invalid_count:
+            shown = ", ".join(f"{i.line} ({i.reason})" for i in summary.invalid[:10])
+            more = summary.invalid_count - min(len(summary.invalid), 10)
+            self.stderr.write(
+                f"{summary.invalid_count} invalid line(s) skipped: {shown}"
+                + (f" and {more} more" if more > 0 else "")
+            )
+        if summary.rebuilt_from:
+            self.stdout.write(
+                f"snapshots rebuilt {summary.rebuilt_from}..{summary.rebuilt_to} "
+                f"({summary.rebuilt_days} days)"
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"imported {summary.file_name}: {summary.lines} line(s), "
+                f"{summary.events} event(s), {totals['new']} new, "
+                f"{totals['duplicate']} duplicate(s) in {summary.seconds:.1f}s"
+            )
+        )

@@ -1,0 +1,384 @@
+"""Importing a JSONL file of Stripe events: the real corpus, a generated merchant
+history in any order (and twice), bad lines, and the management command."""
+
+import datetime as dt
+import importlib.util
+import io
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import transaction
+
+from analyticsapp.models import DailySnapshot, MrrDailySnapshot
+from audit.models import AuditLog
+from core.timeutils import business_day
+from payments.handlers import HANDLERS
+from payments.models import Payment, Refund, StripeEvent
+from payments.services.importing import events_import
+from subscriptions.models import Subscription, SubscriptionChange
+
+pytestmark = pytest.mark.django_db
+CORPUS = Path(settings.BASE_DIR).parent / "shared" / "stripe_events"
+CORPUS_FILES = sorted(CORPUS.glob("*__*.json")) if CORPUS.exists() else []
+GENERATOR = Path(settings.BASE_DIR) / "scripts" / "generate_sample_history.py"
+
+
+def _generator():
+    """scripts/ is not a package: load the generator from its file."""
+    spec = importlib.util.spec_from_file_location("generate_sample_history", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sample() -> list[str]:
+    """90 days of a merchant's events (about 500), one JSON event a line, sorted."""
+    generator = _generator()
+    return generator.to_jsonl(generator.generate(seed=7, days=90)).splitlines()
+
+
+def _import(lines, **kwargs):
+    return events_import(lines=lines, actor_label="test", **kwargs)
+
+
+def _expected_payments(lines) -> int:
+    """One payment per paid invoice plus one per PaymentIntent that is not an
+    invoice's (invoice_payment.paid ties the two together)."""
+    events = [json.loads(line) for line in lines]
+    invoices = {
+        e["data"]["object"]["id"]
+        for e in events
+        if e["type"] == "invoice.paid" and e["data"]["object"]["amount_paid"] > 0
+    }
+    invoice_intents = {
+        e["data"]["object"]["payment"]["payment_intent"]
+        for e in events
+        if e["type"] == "invoice_payment.paid"
+    }
+    intents = {
+        e["data"]["object"]["id"]
+        for e in events
+        if e["type"] == "payment_intent.succeeded"
+    }
+    return len(invoices) + len(intents - invoice_intents)
+
+
+def _ledger() -> dict:
+    """What the books say: payments, refunds, subscriptions, daily snapshots."""
+    return {
+        "payments": set(
+            Payment.objects.values_list(
+                "stripe_payment_intent",
+                "stripe_charge_id",
+                "stripe_invoice_id",
+                "amount_pennies",
+                "paid_at",
+                "source",
+            )
+        ),
+        "refunds": set(
+            Refund.objects.values_list(
+                "stripe_refund_id",
+                "payment__stripe_payment_intent",
+                "amount_pennies",
+                "status",
+                "stripe_created",
+            )
+        ),
+        "subscriptions": set(
+            Subscription.objects.values_list(
+                "stripe_subscription_id", "status", "mrr_pennies"
+            )
+        ),
+        "daily": list(
+            DailySnapshot.objects.order_by("day").values_list(
+                "day",
+                "gross_revenue_pennies",
+                "refunds_pennies",
+                "net_revenue_pennies",
+                "subscription_revenue_pennies",
+            )
+        ),
+        "mrr": list(
+            MrrDailySnapshot.objects.order_by("day").values_list(
+                "day",
+                "mrr_pennies",
+                "new_pennies",
+                "expansion_pennies",
+                "contraction_pennies",
+                "churn_pennies",
+                "reactivation_pennies",
+            )
+        ),
+    }
+
+
+def _database() -> dict:
+    """The ledger plus the inbox and the row counts."""
+    return {
+        **_ledger(),
+        "events": set(StripeEvent.objects.values_list("event_id", "status")),
+        "counts": [
+            model.objects.count()
+            for model in (
+                StripeEvent,
+                Payment,
+                Refund,
+                Subscription,
+                SubscriptionChange,
+                DailySnapshot,
+                MrrDailySnapshot,
+            )
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def sorted_ledger(sample, django_db_setup, django_db_blocker) -> dict:
+    """The ledger after importing the sample as written (sorted), rolled back."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        _import(sample)
+        ledger = _ledger()
+        transaction.set_rollback(True)
+    return ledger
+
+
+@pytest.mark.skipif(not CORPUS_FILES, reason="../shared/stripe_events not present")
+def test_every_corpus_event_imports_without_failure():
+    lines = [json.dumps(json.loads(p.read_text("utf-8"))) for p in CORPUS_FILES]
+
+    summary = _import(lines, rebuild=False)
+
+    totals = summary.totals
+    assert summary.events == len(CORPUS_FILES) >= 50
+    assert totals["failed"] == totals["invalid"] == totals["duplicate"] == 0
+    assert not StripeEvent.objects.filter(status="failed").exists()
+    assert totals["new"] + totals["ignored"] + totals["pending"] == summary.events
+    assert _import(lines, rebuild=False).totals["duplicate"] == summary.events
+
+
+def test_sample_imports_every_event_once_and_counts_each_payment_once(sample):
+    summary = _import(sample)
+
+    totals = summary.totals
+    assert summary.events == len(sample)
+    assert totals["failed"] == totals["pending"] == totals["invalid"] == 0
+    assert totals["ignored"] == sum('"customer.created"' in line for line in sample)
+    assert summary.by_type["invoice.paid"]["new"] > 0
+    # basil's invoice and its PaymentIntent arrive as separate events: one payment.
+    assert Payment.objects.count() == _expected_payments(sample)
+    assert Payment.objects.filter(source="subscription").count() == sum(
+        '"invoice.paid"' in line for line in sample
+    )
+    first = min(json.loads(line)["created"] for line in sample)
+    last = max(json.loads(line)["created"] for line in sample)
+    assert summary.rebuilt_from == business_day(
+        dt.datetime.fromtimestamp(first, dt.UTC)
+    )
+    assert summary.rebuilt_to == business_day(dt.datetime.fromtimestamp(last, dt.UTC))
+    assert DailySnapshot.objects.count() == summary.rebuilt_days
+    gross = sum(DailySnapshot.objects.values_list("gross_revenue_pennies", flat=True))
+    assert gross == sum(Payment.objects.values_list("amount_pennies", flat=True))
+    assert Subscription.objects.filter(status="canceled").exists()
+    assert Subscription.objects.filter(status="active", mrr_pennies__gt=0).exists()
+
+
+def test_importing_the_sample_twice_changes_nothing(sample):
+    _import(sample)
+    before = _database()
+
+    again = _import(sample)
+
+    assert again.totals["duplicate"] == len(sample)
+    assert again.totals["new"] == 0
+    assert again.rebuilt_from is None  # nothing new: no snapshot rebuilt
+    assert _database() == before
+
+
+def test_a_file_repeating_every_event_in_reverse_counts_the_repeats_as_duplicates(
+    sample, sorted_ledger
+):
+
+    summary = _import(sample + sample[::-1])
+
+    assert summary.totals["duplicate"] == len(sample)
+    assert summary.totals["new"] + summary.totals["ignored"] == len(sample)
+    assert _ledger() == sorted_ledger
+
+
+def test_a_shuffled_file_gives_the_same_ledger_as_the_sorted_one(sample, sorted_ledger):
+    shuffled = sample[:]
+    random.Random(1).shuffle(shuffled)
+
+    _import(shuffled)
+
+    assert _ledger() == sorted_ledger
+
+
+def test_pages_imported_newest_first_converge_to_the_sorted_ledger(
+    sample, sorted_ledger
+):
+    """The Events API lists newest first: importing page files in that order
+    feeds every flow backwards (refunds, charges and invoice payments before
+    their payment), across imports."""
+    pages = [sample[i : i + 100] for i in range(0, len(sample), 100)]
+
+    summaries = [_import(page) for page in reversed(pages)]
+
+    assert sum(s.totals["failed"] for s in summaries) == 0
+    assert not StripeEvent.objects.filter(status__in=["pending", "failed"]).exists()
+    assert _ledger() == sorted_ledger
+
+
+def test_events_imported_one_by_one_newest_first_count_each_payment_once(sample):
+    first_weeks = sample[:200]
+
+    for line in reversed(first_weeks):  # as webhooks could deliver them
+        _import([line], rebuild=False)
+
+    assert Payment.objects.count() == _expected_payments(first_weeks)
+
+
+def test_bad_lines_are_counted_with_their_numbers_and_the_rest_imports(sample):
+    good = [json.loads(line) for line in sample[:3]]
+    lines = [
+        json.dumps(good[0]),
+        "{not json",
+        json.dumps({k: v for k, v in good[1].items() if k != "id"}),
+        "",
+        json.dumps({"object": "list", "data": [good[2], {"id": "evt_x"}]}),
+        json.dumps([1, 2]),
+    ]
+
+    summary = _import(lines, rebuild=False)
+
+    assert [(i.line, i.reason) for i in summary.invalid] == [
+        (2, "not JSON"),
+        (3, "event has no id"),
+        (5, "item 2: event has no type"),
+        (6, "not a JSON object"),
+    ]
+    assert summary.totals["invalid"] == 4
+    assert summary.events == 2
+    assert set(StripeEvent.objects.values_list("event_id", flat=True)) == {
+        good[0]["id"],
+        good[2]["id"],
+    }
+
+
+def test_events_the_inbox_cannot_hold_are_invalid_lines_not_a_crash(
+    sample, on_postgres
+):
+    good = json.loads(sample[0])
+    long_id = {**good, "id": "evt_" + "x" * 300}
+    far_future = {**good, "id": "evt_far", "created": 10**12}
+    nul = json.loads(sample[1])
+    nul["data"]["object"]["metadata"] = {"note": "a\u0000b"}
+
+    summary = _import(
+        [json.dumps(e) for e in (long_id, far_future, nul, good)], rebuild=False
+    )
+
+    reasons = {i.line: i.reason for i in summary.invalid}
+    assert reasons[1] == "event id longer than 255 characters"
+    assert reasons[2] == "event created time out of range"
+    if on_postgres:  # its JSON refuses \u0000; SQLite stores it
+        assert reasons[3].startswith("not storable: unsupported Unicode escape")
+    else:
+        assert 3 not in reasons
+    assert StripeEvent.objects.filter(event_id=good["id"]).exists()
+
+
+def test_an_event_stored_but_never_processed_is_processed_on_import(sample):
+    event = json.loads(sample[0])
+    StripeEvent.objects.create(
+        event_id=event["id"],
+        type=event["type"],
+        stripe_created=dt.datetime.fromtimestamp(event["created"], dt.UTC),
+        payload=event,
+    )
+
+    summary = _import(sample[:1], rebuild=False)
+
+    assert summary.totals["duplicate"] == 0
+    assert StripeEvent.objects.get().status in {"processed", "ignored"}
+
+
+def test_command_prints_progress_and_a_summary_and_writes_an_audit_row(
+    sample, tmp_path
+):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(sample[:300]) + "\n", encoding="utf-8")
+    out = io.StringIO()
+
+    call_command("import_stripe_events", str(path), stdout=out)
+
+    output = out.getvalue()
+    assert "events: 250/300 events" in output
+    assert "events/s, ETA" in output
+    assert "snapshots:" in output
+    assert "invoice.paid" in output
+    assert "imported events.jsonl: 300 line(s), 300 event(s)" in output
+    audit = AuditLog.objects.get(event_type="stripe_events.imported")
+    assert audit.actor_label.startswith("cli:")
+    assert audit.metadata["file"] == "events.jsonl"
+    assert audit.metadata["totals"]["failed"] == 0
+    assert audit.metadata["events"] == 300
+
+
+def test_command_with_no_rebuild_builds_no_snapshots(sample, tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(sample[:50]), encoding="utf-8")
+
+    call_command(
+        "import_stripe_events", str(path), "--no-rebuild", stdout=io.StringIO()
+    )
+
+    assert StripeEvent.objects.count() == 50
+    assert not DailySnapshot.objects.exists()
+
+
+@pytest.mark.parametrize("make", ["missing", "directory", "not_utf8"])
+def test_command_refuses_an_unreadable_file_in_one_line(tmp_path, make):
+    path = tmp_path / "events.jsonl"
+    if make == "directory":
+        path.mkdir()
+    elif make == "not_utf8":
+        path.write_bytes(b'{"id": "evt_\xff"}\n')
+
+    with pytest.raises(CommandError) as error:
+        call_command("import_stripe_events", str(path), stdout=io.StringIO())
+
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert not StripeEvent.objects.exists()
+
+
+def test_command_fails_when_an_event_fails_and_points_at_reprocessing(
+    sample, tmp_path, monkeypatch
+):
+    def broken(payload):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(HANDLERS, "charge.succeeded", broken)
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(sample[:40]), encoding="utf-8")
+    failing = sum('"charge.succeeded"' in line for line in sample[:40])
+    assert failing > 0
+
+    with pytest.raises(CommandError) as error:
+        call_command("import_stripe_events", str(path), stdout=io.StringIO())
+
+    message = str(error.value)
+    assert message.startswith(f"{failing} event(s) failed")
+    assert "reprocess_stripe_events --failed" in message
+    assert StripeEvent.objects.filter(status="failed").count() == failing
+    assert AuditLog.objects.filter(event_type="stripe_events.imported").exists()
