@@ -463,3 +463,43 @@ def open_disputes():
         for d in Dispute.objects.all()
         if d.is_open
     ]
+
+
+@check(
+    "subscriptions_paid_not_active",
+    "high",
+    "A subscription's invoice was paid after the subscription ended or while it was "
+    "never active: the customer paid for nothing.",
+)
+def subscriptions_paid_not_active():
+    from subscriptions.models import Subscription
+
+    latest = Subquery(
+        Payment.objects.filter(
+            source=Payment.Source.SUBSCRIPTION,
+            stripe_subscription_id=OuterRef("stripe_subscription_id"),
+        )
+        .order_by("-paid_at")
+        .values("paid_at")[:1]
+    )
+    findings = []
+    for s in (
+        Subscription.objects.exclude(status__in=["active", "past_due", "trialing"])
+        .annotate(last_paid=latest)
+        .exclude(last_paid=None)
+    ):
+        ended = s.ended_at or s.canceled_at
+        if ended is not None and s.last_paid <= ended:
+            continue
+        findings.append(
+            Finding(
+                f"subscription:{s.stripe_subscription_id}",
+                f"{s.stripe_subscription_id} is {s.status} but an invoice was paid "
+                f"on {s.last_paid:%d %b %Y}.",
+                {"subscription": s.stripe_subscription_id, "status": s.status,
+                 "last_paid": str(s.last_paid), "ended": str(ended)},
+                "subscriptions.subscription",
+                str(s.pk),
+            )
+        )  # fmt: skip
+    return findings

@@ -65,6 +65,9 @@ class Payment(TimeStampedModel):
     stripe_charge_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     stripe_invoice_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(
+        max_length=255, blank=True, db_index=True, help_text="For invoice payments."
+    )
     order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )

@@ -236,6 +236,9 @@ def invoice_payment_record(payload: dict) -> Payment | None:
                 source,
                 True,
             )
+        subscription_id = invoice_subscription(invoice)
+        if subscription_id and not payment.stripe_subscription_id:
+            payment.stripe_subscription_id, changed = subscription_id, True
         if intent and not payment.stripe_payment_intent:
             payment.stripe_payment_intent, changed = intent, True
         if changed:
@@ -243,6 +246,7 @@ def invoice_payment_record(payload: dict) -> Payment | None:
         return payment
     customer = _customer(text(invoice, "customer"), text(invoice, "customer_email"))
     payment = Payment.objects.create(
+        stripe_subscription_id=invoice_subscription(invoice),
         stripe_invoice_id=invoice["id"],
         stripe_payment_intent=intent or None,
         stripe_charge_id=text(invoice, "charge") or None,

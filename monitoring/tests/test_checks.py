@@ -266,3 +266,23 @@ def test_the_ui_lets_ops_acknowledge_and_only_admins_resolve(
     assert AuditLog.objects.filter(
         event_type="monitoring.issue_resolved", actor=admin_user
     ).exists()
+
+
+def test_subscriptions_paid_but_not_active(client):
+    from subscriptions.models import Subscription
+
+    sub_obj = {
+        "id": "sub_x", "object": "subscription", "customer": "cus_x",
+        "status": "incomplete", "items": {"object": "list", "data": []},
+    }  # fmt: skip
+    post(client, envelope("customer.subscription.created", sub_obj))
+    invoice = {
+        "id": "in_x", "object": "invoice", "customer": "cus_x", "amount_paid": 1500,
+        "currency": "gbp", "subscription": "sub_x",
+        "status_transitions": {"paid_at": 1780000100},
+    }  # fmt: skip
+    post(client, envelope("invoice.paid", invoice, created=1780000100))
+    [issue] = _open("subscriptions_paid_not_active")
+    assert "sub_x is incomplete" in issue.message
+    Subscription.objects.filter(stripe_subscription_id="sub_x").update(status="active")
+    assert _resolved("subscriptions_paid_not_active")
