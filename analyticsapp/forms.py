@@ -14,6 +14,7 @@ class DashboardForm(forms.Form):
         choices=[(d, f"{d} days") for d in WINDOWS],
         coerce=int,
         required=False,
+        initial=30,  # what resolved() uses when none is chosen
     )
     date_from = forms.DateField(
         label="Charts from",
