@@ -38,8 +38,7 @@ def customer_signup(*, email: str, password: str, full_name: str = "") -> User:
 def user_set_roles(*, user: User, roles: list[str]) -> User:
     """Make the user's roles exactly `roles`; accounts.signals audits the change."""
     _check_roles(roles)
-    user.groups.set(role_groups(roles))
-    user.__dict__.pop("roles", None)
+    user.groups.set(role_groups(roles))  # accounts.signals drops the cached roles
     return user
 
 

@@ -164,5 +164,5 @@ def stock_overview(*, low_only: bool = False) -> QuerySet:
         )
     ).annotate(threshold=F("product__low_stock_threshold"))
     if low_only:
-        rows = rows.filter(available__lt=F("threshold"), product__is_preorder=False)
+        rows = rows.filter(available__lte=F("threshold"), product__is_preorder=False)
     return rows.order_by("available", "sku")

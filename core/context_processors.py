@@ -4,5 +4,5 @@ from django.conf import settings
 def store(request):
     return {
         "STORE_CURRENCY": settings.STORE_CURRENCY,
-        "STOCK_RESERVATION_MINUTES": getattr(settings, "STOCK_RESERVATION_MINUTES", 30),
+        "STOCK_RESERVATION_MINUTES": settings.STOCK_RESERVATION_MINUTES,
     }

@@ -8,12 +8,12 @@ time-machine every row and every Stripe event carries the time it would have.
 import datetime as dt
 import random
 
-import time_machine
 from django.urls import resolve
 from django.utils import timezone
 
 from accounts.models import User
 from catalog.models import Variant
+from demo.history import travel_to
 from payments.gateway import OfflineGateway
 from subscriptions.billing import (
     subscription_cancel_at_period_end,
@@ -24,10 +24,6 @@ from subscriptions.models import Subscription
 
 # The demo customer login subscribes to the first plan and keeps it.
 DEMO_SUBSCRIBER = "customer@purelaka.test"
-
-
-def _at(moment: dt.datetime):
-    return time_machine.travel(moment, tick=False)
 
 
 def seed_subscriptions(*, seed: int, days: int, report, out=print) -> None:
@@ -60,7 +56,7 @@ def seed_subscriptions(*, seed: int, days: int, report, out=print) -> None:
         if not keeps and rng.random() < 0.3 and when < now - dt.timedelta(minutes=5):
             cancels.append((when, subscription_id))
     for when, subscription_id in sorted(cancels):
-        with _at(when):
+        with travel_to(when):
             _renew(report)  # what fell due before this moment
             subscription = Subscription.objects.select_related("customer").get(
                 stripe_subscription_id=subscription_id
@@ -78,7 +74,7 @@ def seed_subscriptions(*, seed: int, days: int, report, out=print) -> None:
 
 def _subscribe(person: User, plan: Variant, moment: dt.datetime) -> str:
     """Checkout, then Subscribe on the offline checkout page."""
-    with _at(moment):
+    with travel_to(moment):
         session = subscription_checkout_start(
             customer=person, variant=plan, success_url="/", cancel_url="/"
         )

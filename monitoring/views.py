@@ -1,18 +1,17 @@
-import csv
-import hashlib
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Case, When
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role
-from analyticsapp.exports import neutralise
+from analyticsapp.exports import Export, Filters, csv_chunks
 from audit.models import AuditLog
 from audit.services import audit_record
 from monitoring.checks import REGISTRY
+from monitoring.checks import Severity as SEVERITY_ORDER
 from monitoring.forms import AuditFilterForm, IssueFilterForm
 from monitoring.models import DataQualityIssue
 from monitoring.services import issue_set_status
@@ -65,11 +64,13 @@ def issues(request):
         rows = rows.filter(check_name=data["check"])
     if data.get("severity"):
         rows = rows.filter(severity=data["severity"])
-    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-    page = Paginator(rows.order_by("-last_seen", "-id"), 50).get_page(
+    worst_first = Case(
+        *[When(severity=s, then=rank) for rank, s in enumerate(SEVERITY_ORDER)],
+        default=len(SEVERITY_ORDER),
+    )
+    page = Paginator(rows.order_by(worst_first, "-last_seen", "-id"), 50).get_page(
         request.GET.get("page")
     )
-    page.object_list = sorted(page.object_list, key=lambda i: order.get(i.severity, 9))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -134,38 +135,32 @@ def audit_list(request):
     )
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def audit_export(request):
-    """The filtered audit trail as CSV, streamed; the download itself is audited."""
+    """The filtered audit trail as CSV, streamed through the analytics export
+    machinery (neutralised cells, row count, SHA-256); the download is audited."""
     _, rows = _audit_rows(request)
-    writer = csv.writer(_Echo())
-    digest, tally, user = hashlib.sha256(), {"rows": 0}, request.user
+    export = Export(
+        "audit",
+        "Audit trail",
+        AUDIT_COLUMNS,
+        lambda _filters: rows.values_list(
+            "created_at",
+            "actor_label",
+            "actor_role",
+            "event_type",
+            "target_type",
+            "target_id",
+            "ip_address",
+            "request_id",
+            "metadata",
+        ).iterator(chunk_size=2000),
+    )
+    tally: dict = {}
+    user, filters = request.user, request.GET.dict()
 
     def stream():
         try:
-            for chunk in [writer.writerow(AUDIT_COLUMNS)]:
-                digest.update(chunk.encode())
-                yield chunk.encode()
-            for row in rows.iterator(chunk_size=2000):
-                values = [
-                    row.created_at,
-                    row.actor_label,
-                    row.actor_role,
-                    row.event_type,
-                    row.target_type,
-                    row.target_id,
-                    row.ip_address,
-                    row.request_id,
-                    row.metadata,
-                ]
-                data = writer.writerow([neutralise(v) for v in values]).encode()
-                digest.update(data)
-                tally["rows"] += 1
-                yield data
+            yield from csv_chunks(export, Filters(), tally)
         finally:
             audit_record(
                 event_type="monitoring.audit_exported",
@@ -173,9 +168,9 @@ def audit_export(request):
                 target_type="export",
                 target_id="audit",
                 metadata={
-                    "filters": request.GET.dict(),
-                    "rows": tally["rows"],
-                    "sha256": digest.hexdigest(),
+                    "filters": filters,
+                    "rows": tally.get("rows", 0),
+                    "sha256": tally.get("sha256"),
                 },
             )
 

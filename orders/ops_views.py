@@ -58,6 +58,7 @@ def queue(request):
 
 def order_detail(request, number):
     order = ops_order_get(number=number)
+    targets = allowed_targets(order, By.OPS)
     timeline = sorted(
         [
             {"at": c.created_at, "kind": "status", "change": c}
@@ -75,8 +76,8 @@ def order_detail(request, number):
         {
             "order": order,
             "timeline": timeline,
-            "can_fulfil": "fulfilled" in allowed_targets(order, By.OPS),
-            "can_cancel": "canceled" in allowed_targets(order, By.OPS),
+            "can_fulfil": "fulfilled" in targets,
+            "can_cancel": "canceled" in targets,
             "fulfil_form": FulfilForm(),
             "cancel_form": CancelForm(),
         },

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from catalog.models import Variant
 from catalog.selectors import variants_with_availability
+from catalog.services.stock import Shortfall
 from core.money import format_money
 from orders.models import Order, OrderLine, OrderStatusChange
 from orders.pricing import shipping_for
@@ -54,12 +55,15 @@ class CartLine:
             return [f"{name} is no longer for sale."]
         found = []
         if self.short_by:
-            if self.available <= 0:
-                found.append(f"{name} is no longer available.")
-            else:
-                found.append(
-                    f"Only {self.available} of {name} left; you have {self.quantity}."
-                )
+            found.append(
+                Shortfall(
+                    self.variant.pk,
+                    self.variant.sku,
+                    name,
+                    self.quantity,
+                    max(self.available, 0),
+                ).message()
+            )
         if self.price_changed:
             found.append(
                 f"The price of {name} changed from "
@@ -146,11 +150,7 @@ def ops_order_queue(
         orders = orders.filter(status=status)
     if search:
         term = search.strip()
-        orders = orders.filter(
-            Q(number__iexact=term)
-            | Q(email__icontains=term)
-            | Q(number__icontains=term)
-        )
+        orders = orders.filter(Q(email__icontains=term) | Q(number__icontains=term))
     if date_from:
         orders = orders.filter(created_at__date__gte=date_from)
     if date_to:

@@ -5,7 +5,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.forms import AddToCartForm
-from catalog.services.stock import StockUnavailable
 from core.exceptions import DomainError
 from core.redirects import redirect_back
 from orders.forms import CartLineForm, CheckoutForm
@@ -104,14 +103,12 @@ def _place(request, cart, data):
             checkout_token=data["checkout_token"],
         )
     except CartChanged as exc:
-        cart_accept_current_prices(
-            cart=cart, prices=cart_summary(cart.entries()).current_prices
-        )
+        cart_accept_current_prices(cart=cart, prices=exc.prices)
         for problem in exc.problems:
             messages.warning(request, problem)
         messages.info(request, "Check your cart, then check out again.")
         return redirect("orders:cart")
-    except (StockUnavailable, DomainError) as exc:
+    except DomainError as exc:  # StockUnavailable among them
         messages.error(request, str(exc))
         return redirect("orders:cart")
     request.session["checkout_token"] = new_checkout_token()

@@ -190,6 +190,12 @@ class Refund(TimeStampedModel):
         return f"{self.stripe_refund_id} {self.amount_pennies} {self.status}"
 
 
+# Stripe's dispute states in which nothing more is expected of the merchant.
+DISPUTE_CLOSED_STATUSES = frozenset(
+    {"won", "lost", "warning_closed", "charge_refunded", "prevented"}
+)
+
+
 class Dispute(TimeStampedModel):
     """A chargeback. Funds withdrawn and reinstated are dated by their events."""
 
@@ -221,7 +227,7 @@ class Dispute(TimeStampedModel):
 
     @property
     def is_open(self) -> bool:
-        return self.status not in {"won", "lost", "warning_closed", "charge_refunded"}
+        return self.status not in DISPUTE_CLOSED_STATUSES
 
 
 class PaymentException(TimeStampedModel):

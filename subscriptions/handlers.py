@@ -2,8 +2,8 @@
 (payments cannot import subscriptions: the apps point the other way)."""
 
 from audit.services import audit_record
-from payments.handlers.fields import text
 from payments.handlers.outcomes import Woken
+from payments.stripe_fields import text
 from subscriptions.services import (
     invoice_payment_link,
     invoice_payment_record,

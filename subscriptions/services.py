@@ -15,9 +15,10 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from audit.services import audit_record
 from catalog.models import Variant
-from payments.handlers.fields import currency, event_time, listed, text, ts
 from payments.handlers.outcomes import NotYet
 from payments.models import Payment
+from payments.services.ledger import customer_for
+from payments.stripe_fields import currency, event_time, listed, text, ts
 from subscriptions.models import Subscription, SubscriptionChange
 
 PER_MONTH = {
@@ -78,7 +79,7 @@ def _customer(stripe_customer: str, email: str = ""):
     )
     if known:
         return User.objects.get(pk=known)
-    return User.objects.filter(email__iexact=email).first() if email else None
+    return customer_for(order=None, email=email)
 
 
 def _ours(obj: dict) -> dict:
@@ -216,11 +217,8 @@ def invoice_payment_record(payload: dict) -> Payment | None:
     transitions = transitions if isinstance(transitions, dict) else {}
     paid_at = ts(transitions.get("paid_at")) or event_time(payload)
     intent = text(invoice, "payment_intent")
-    source = (
-        Payment.Source.SUBSCRIPTION
-        if invoice_subscription(invoice)
-        else Payment.Source.OTHER
-    )
+    subscription_id = invoice_subscription(invoice)
+    source = Payment.Source.SUBSCRIPTION if subscription_id else Payment.Source.OTHER
     payment = Payment.objects.select_for_update().filter(
         stripe_invoice_id=invoice["id"]
     ).first() or (
@@ -236,7 +234,6 @@ def invoice_payment_record(payload: dict) -> Payment | None:
                 source,
                 True,
             )
-        subscription_id = invoice_subscription(invoice)
         if subscription_id and not payment.stripe_subscription_id:
             payment.stripe_subscription_id, changed = subscription_id, True
         if intent and not payment.stripe_payment_intent:
@@ -246,7 +243,7 @@ def invoice_payment_record(payload: dict) -> Payment | None:
         return payment
     customer = _customer(text(invoice, "customer"), text(invoice, "customer_email"))
     payment = Payment.objects.create(
-        stripe_subscription_id=invoice_subscription(invoice),
+        stripe_subscription_id=subscription_id,
         stripe_invoice_id=invoice["id"],
         stripe_payment_intent=intent or None,
         stripe_charge_id=text(invoice, "charge") or None,
@@ -302,10 +299,9 @@ def invoice_payment_link(payload: dict) -> Payment | None:
     if payment is None:
         # Neither side is known yet: wait for the invoice's payment to be recorded.
         raise NotYet(invoice_id)
-    if payment is not None:
-        payment.stripe_invoice_id = payment.stripe_invoice_id or invoice_id
-        payment.stripe_payment_intent = payment.stripe_payment_intent or intent
-        if payment.source == Payment.Source.OTHER and obj.get("parent"):
-            payment.source = Payment.Source.SUBSCRIPTION
-        payment.save()
+    payment.stripe_invoice_id = payment.stripe_invoice_id or invoice_id
+    payment.stripe_payment_intent = payment.stripe_payment_intent or intent
+    if payment.source == Payment.Source.OTHER and obj.get("parent"):
+        payment.source = Payment.Source.SUBSCRIPTION
+    payment.save()
     return payment

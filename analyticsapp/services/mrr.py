@@ -9,6 +9,7 @@ bounded by subscriptions x changes, not by orders.
 """
 
 import datetime as dt
+from bisect import bisect_right
 from collections import defaultdict
 
 from django.db import transaction
@@ -39,12 +40,9 @@ def _histories():
 
 
 def _state_at(rows, moment):
-    state = None
-    for row in rows:
-        if row[0] > moment:
-            break
-        state = row
-    return state
+    """The newest change at or before `moment` (rows are sorted by time)."""
+    i = bisect_right(rows, moment, key=lambda row: row[0])
+    return rows[i - 1] if i else None
 
 
 def _customers_at(histories, moment):

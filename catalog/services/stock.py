@@ -46,7 +46,7 @@ class StockUnavailable(DomainError):
 
 
 def reservation_minutes() -> int:
-    return int(getattr(settings, "STOCK_RESERVATION_MINUTES", 30))
+    return settings.STOCK_RESERVATION_MINUTES
 
 
 def _lock_variants(variant_ids) -> dict[int, Variant]:

@@ -250,6 +250,9 @@ def test_the_ui_lets_ops_acknowledge_and_only_admins_resolve(
     assert paid.number in page.content.decode()
     client.post(reverse("monitoring:issue_status", args=[issue.pk, "acknowledged"]))
     client.post(reverse("monitoring:issue_status", args=[issue.pk, "resolved"]))
+    client.post(
+        reverse("monitoring:issue_status", args=[issue.pk, "waived"]), {"note": "meh"}
+    )
     issue.refresh_from_db()
     assert (issue.status, issue.owner) == ("acknowledged", ops_user)
     client.force_login(admin_user)

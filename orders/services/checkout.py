@@ -20,8 +20,8 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 class CartChanged(DomainError):
     """Prices or availability changed since the customer saw the cart."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
+    def __init__(self, problems: list[str], prices: dict[int, int]):
+        self.problems, self.prices = problems, prices
         super().__init__(" ".join(problems))
 
 
@@ -62,7 +62,7 @@ def order_place(
         raise DomainError("Your cart is empty.")
     problems = summary.problems()
     if problems:
-        raise CartChanged(problems)
+        raise CartChanged(problems, summary.current_prices)
     try:
         with transaction.atomic():
             order = Order.objects.create(

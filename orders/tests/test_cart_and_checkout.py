@@ -225,3 +225,15 @@ def test_concurrent_double_submits_create_one_order(run_concurrently):
     assert len(results) == 4 and len(set(results)) == 1, results
     assert Order.objects.count() == 1
     assert StockReservation.objects.count() == 1
+
+
+def test_order_numbers_are_unguessable_and_easy_to_read_out(customer):
+    import re
+
+    from orders.services.checkout import new_order_number
+
+    numbers = {new_order_number() for _ in range(500)}
+    assert len(numbers) == 500
+    assert all(re.fullmatch(r"PL-[A-HJ-NP-Z2-9]{8}", n) for n in numbers)
+    order = place_order(customer=customer, variants={VariantFactory(stock=2): 1})
+    assert re.fullmatch(r"PL-[A-HJ-NP-Z2-9]{8}", order.number)

@@ -1,5 +1,7 @@
 from payments.handlers import refunds
-from payments.handlers.fields import (
+from payments.handlers.outcomes import NotYet, Woken
+from payments.services.ledger import payment_attach_charge, payment_find, payment_record
+from payments.stripe_fields import (
     amount,
     currency,
     event_time,
@@ -9,8 +11,6 @@ from payments.handlers.fields import (
     text,
     ts,
 )
-from payments.handlers.outcomes import NotYet, Woken
-from payments.services.ledger import payment_attach_charge, payment_find, payment_record
 
 
 def succeeded(payload: dict):

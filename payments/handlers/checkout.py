@@ -1,6 +1,6 @@
 from orders.models import Order
 from orders.services.lifecycle import By, order_transition
-from payments.handlers.fields import order_for, payment_intent_id
+from payments.stripe_fields import order_for, payment_intent_id
 
 
 def _order(session) -> Order | None:

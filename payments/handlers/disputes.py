@@ -1,6 +1,6 @@
-from payments.handlers.fields import event_time, listed, payment_intent_id, text, ts
 from payments.handlers.outcomes import NotYet
 from payments.services.ledger import dispute_upsert, payment_find
+from payments.stripe_fields import event_time, listed, payment_intent_id, text, ts
 
 
 def _payment(dispute):

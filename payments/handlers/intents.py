@@ -1,5 +1,7 @@
 from audit.services import audit_record
-from payments.handlers.fields import (
+from payments.handlers.outcomes import Woken
+from payments.services.ledger import STRIPE, payment_record
+from payments.stripe_fields import (
     amount,
     charge_of_intent,
     currency,
@@ -7,8 +9,6 @@ from payments.handlers.fields import (
     order_for,
     text,
 )
-from payments.handlers.outcomes import Woken
-from payments.services.ledger import STRIPE, payment_record
 
 
 def succeeded(payload: dict):

@@ -1,6 +1,6 @@
-from payments.handlers.fields import event_time, payment_intent_id, text, ts
 from payments.handlers.outcomes import NotYet
 from payments.services.ledger import payment_find, refund_upsert
+from payments.stripe_fields import event_time, payment_intent_id, text, ts
 
 
 def apply(refund: dict, seen_at):

@@ -9,9 +9,9 @@ from core.exceptions import DomainError
 from core.money import format_money
 from orders.models import Order
 from payments.gateway import get_gateway
-from payments.handlers.fields import ts
 from payments.models import Payment, Refund
 from payments.services.ledger import REFUND_STATUS_RANK, refund_settle
+from payments.stripe_fields import ts
 
 REASONS = [
     ("requested_by_customer", "Requested by the customer"),

@@ -167,16 +167,21 @@ def _start(client, order):
     return order.stripe_checkout_session_id
 
 
+def _offline(client, session, action, capture):
+    """Press a button on the offline checkout page; Stripe's events arrive on commit."""
+    with capture(execute=True):
+        client.post(
+            reverse("payments:offline_checkout", args=[session]), {"action": action}
+        )
+
+
 def test_offline_pay_marks_the_order_paid_through_the_webhook(
     client, customer, django_capture_on_commit_callbacks
 ):
     order, variant = _order(customer)
     client.force_login(customer)
     session = _start(client, order)
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            reverse("payments:offline_checkout", args=[session]), {"action": "pay"}
-        )
+    _offline(client, session, "pay", django_capture_on_commit_callbacks)
     order.refresh_from_db()
     assert order.status == "paid"
     assert set(StripeEvent.objects.values_list("type", flat=True)) == {
@@ -196,19 +201,13 @@ def test_a_declined_card_leaves_the_order_pending_and_retry_pays(
     order, _ = _order(customer)
     client.force_login(customer)
     session = _start(client, order)
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            reverse("payments:offline_checkout", args=[session]), {"action": "decline"}
-        )
+    _offline(client, session, "decline", django_capture_on_commit_callbacks)
     order.refresh_from_db()
     assert order.status == "pending"
     assert AuditLog.objects.filter(event_type="payment.failed").exists()
     retry = _start(client, order)
     assert retry != session
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            reverse("payments:offline_checkout", args=[retry]), {"action": "pay"}
-        )
+    _offline(client, retry, "pay", django_capture_on_commit_callbacks)
     order.refresh_from_db()
     assert order.status == "paid"
 
@@ -219,10 +218,7 @@ def test_a_canceled_checkout_releases_the_reservation(
     order, _ = _order(customer)
     client.force_login(customer)
     session = _start(client, order)
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            reverse("payments:offline_checkout", args=[session]), {"action": "cancel"}
-        )
+    _offline(client, session, "cancel", django_capture_on_commit_callbacks)
     order.refresh_from_db()
     assert order.status == "canceled"
     assert StockReservation.objects.get(holder=order.holder).status == "released"
@@ -256,3 +252,22 @@ def test_another_customer_cannot_open_or_pay_my_checkout(client, customer):
     )
     assert client.post(reverse("payments:pay", args=[order.number])).status_code == 404
     assert Order.objects.get(pk=order.pk).status == "pending"
+
+
+def test_money_in_hand_wins_over_another_checkouts_live_hold(client, customer):
+    """The first order's hold lapsed and a second checkout holds the last unit; the
+    first order's payment still takes it (docs/decisions.md), and the second is
+    raised for ops when it pays."""
+    first, variant = _order(customer, stock=1, quantity=1)
+    StockReservation.objects.filter(holder=first.holder).update(
+        expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    second = place_order(customer=customer, variants={variant: 1})
+    assert StockReservation.objects.get(holder=second.holder).status == "active"
+    post(client, intent_succeeded(first, pi="pi_first", charge="ch_first"))
+    first.refresh_from_db()
+    assert first.status == "paid" and _stock(variant) == 0
+    post(client, intent_succeeded(second, pi="pi_second", charge="ch_second"))
+    second.refresh_from_db()
+    assert second.status == "pending"
+    assert PaymentException.objects.get().kind == "oversell"

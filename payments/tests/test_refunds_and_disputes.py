@@ -34,6 +34,18 @@ def paid(client, customer):
     return order, variant
 
 
+def _refund(order, actor, amount, key, restock=None):
+    """An ops refund with no reason, as the form would ask for it."""
+    return refund_issue(
+        order=order,
+        amount_pennies=amount,
+        reason="",
+        restock=restock or {},
+        actor=actor,
+        idempotency_key=key,
+    )
+
+
 def _stock(variant):
     return Variant.objects.get(pk=variant.pk).stock_on_hand
 
@@ -187,23 +199,9 @@ def test_a_double_click_makes_one_refund(
 ):
     order, _ = paid
     with django_capture_on_commit_callbacks(execute=True):
-        first = refund_issue(
-            order=order,
-            amount_pennies=500,
-            reason="",
-            restock={},
-            actor=ops_user,
-            idempotency_key="same-click",
-        )
+        first = _refund(order, ops_user, 500, "same-click")
     with django_capture_on_commit_callbacks(execute=True):
-        second = refund_issue(
-            order=order,
-            amount_pennies=500,
-            reason="",
-            restock={},
-            actor=ops_user,
-            idempotency_key="same-click",
-        )
+        second = _refund(order, ops_user, 500, "same-click")
     assert first.pk == second.pk
     assert Refund.objects.count() == 1
 
@@ -222,50 +220,22 @@ def test_refund_issue_refuses_what_the_policy_forbids(
     order, variant = paid
     restock = {variant.pk: restock} if restock else {}
     with pytest.raises(DomainError, match=re.escape(message)):
-        refund_issue(
-            order=order,
-            amount_pennies=amount,
-            reason="",
-            restock=restock,
-            actor=ops_user,
-            idempotency_key=secrets.token_hex(6),
-        )
+        _refund(order, ops_user, amount, secrets.token_hex(6), restock=restock)
     assert not Refund.objects.exists()
 
 
 def test_pending_refunds_reduce_what_is_refundable(paid, ops_user):
     order, _ = paid
-    refund_issue(
-        order=order,
-        amount_pennies=3000,
-        reason="",
-        restock={},
-        actor=ops_user,
-        idempotency_key="k1",
-    )
+    _refund(order, ops_user, 3000, "k1")
     assert refundable_pennies(order) == 395
     with pytest.raises(DomainError, match=r"At most £3\.95"):
-        refund_issue(
-            order=order,
-            amount_pennies=400,
-            reason="",
-            restock={},
-            actor=ops_user,
-            idempotency_key="k2",
-        )
+        _refund(order, ops_user, 400, "k2")
 
 
 def test_an_unpaid_order_cannot_be_refunded(customer, ops_user):
     order = place_order(customer=customer, variants={VariantFactory(stock=3): 1})
     with pytest.raises(DomainError, match="no payment"):
-        refund_issue(
-            order=order,
-            amount_pennies=100,
-            reason="",
-            restock={},
-            actor=ops_user,
-            idempotency_key="k",
-        )
+        _refund(order, ops_user, 100, "k")
 
 
 def test_the_ops_refund_form_refunds_and_shows_it(
@@ -359,3 +329,15 @@ def test_resolving_a_case_is_audited(client, paid, ops_user):
     case.refresh_from_db()
     assert case.resolved_by == ops_user and case.resolution_note == "won"
     assert AuditLog.objects.filter(event_type="payment_exception.resolved").exists()
+
+
+def test_a_refund_counts_at_its_own_created_time_not_when_we_heard_of_it(client, paid):
+    order, _ = paid
+    post(
+        client,
+        refund_event("re_late", 500, created=BASE + 600, event_created=BASE + 86_400),
+    )
+    order.refresh_from_db()
+    assert order.refunded_at == dt.datetime.fromtimestamp(BASE + 600, tz=dt.UTC)
+    refund = Refund.objects.get(stripe_refund_id="re_late")
+    assert refund.stripe_created == order.refunded_at
