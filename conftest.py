@@ -20,6 +20,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_clean_axes(settings):
+    from django.core.cache import cache
+
+    cache.clear()  # no test sees another's cached KPIs
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,

@@ -10,17 +10,13 @@ import datetime as dt
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
-    Case,
     Count,
-    Exists,
-    IntegerField,
+    F,
     Min,
-    OuterRef,
+    Q,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -128,37 +124,51 @@ def _applied_order_payments():
     ).exclude(customer=None)
 
 
-def _customer_days(start, end):
-    """(day, customer) → paid orders and revenue, with lifetime counts and first day."""
-    in_range = _applied_order_payments().filter(paid_at__gte=start, paid_at__lt=end)
-    rows = list(
-        in_range.annotate(day=_day("paid_at"))
-        .values("day", "customer_id")
-        .annotate(orders=Count("id"), revenue=Sum("amount_pennies"))
-        .order_by("customer_id", "day")
-    )
-    customer_ids = {r["customer_id"] for r in rows}
-    ever = _applied_order_payments().filter(customer_id__in=customer_ids)
-    before = dict(
-        ever.filter(paid_at__lt=start)
-        .values("customer_id")
-        .annotate(n=Count("id"))
-        .values_list("customer_id", "n")
+def _insert_from(model, queryset, columns: dict[str, str]) -> int:
+    """INSERT INTO model's table the rows of a values() queryset, in the database
+    (no rows travel through Python). `columns` maps queryset names to columns."""
+    query = queryset.order_by().query
+    names = list(query.selected)  # the SELECT's columns, in their order
+    sql, params = query.sql_with_params()
+    quote = connection.ops.quote_name
+    targets = ", ".join(quote(columns[name]) for name in names)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({targets}) {sql}", params
+        )
+        return cursor.rowcount
+
+
+def _insert_customer_days(start, end, date_from, date_to) -> int:
+    """(day, customer) → paid orders and revenue, with the lifetime count as of that
+    day and the first paid day, for every customer who paid in the range.
+
+    One statement: a customer's history up to `end` is grouped by day, then a
+    window function carries the running count; the range's days are kept."""
+    paid = _applied_order_payments().filter(paid_at__lt=end)
+    in_range = paid.filter(paid_at__gte=start).values("customer_id")
+    history = (
+        paid.filter(customer_id__in=in_range)
+        .annotate(day=_day("paid_at"))
+        .values("customer_id", "day")
+        .annotate(n=Count("id"), revenue=Sum("amount_pennies"))
         .order_by()
     )
-    first = dict(
-        ever.annotate(day=_day("paid_at"))
-        .values("customer_id")
-        .annotate(first=Min("day"))
-        .values_list("customer_id", "first")
-        .order_by()
-    )
-    running = dict(before)
-    for row in rows:  # aggregated rows, ordered by customer then day
-        running[row["customer_id"]] = running.get(row["customer_id"], 0) + row["orders"]
-        row["lifetime"] = running[row["customer_id"]]
-        row["first"] = first[row["customer_id"]]
-    return rows
+    sql, params = history.query.sql_with_params()
+    table = connection.ops.quote_name(CustomerDailySnapshot._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # The ORM's own compiled SQL, values bound as parameters.
+            f"INSERT INTO {table} (day, customer_id, paid_orders, revenue_pennies, "  # noqa: S608
+            "lifetime_paid_orders, first_paid_day) "
+            "SELECT day, customer_id, n, revenue, lifetime, first FROM ("
+            " SELECT h.day, h.customer_id, h.n, h.revenue,"
+            " SUM(h.n) OVER (PARTITION BY h.customer_id ORDER BY h.day) AS lifetime,"
+            " MIN(h.day) OVER (PARTITION BY h.customer_id) AS first"
+            f" FROM ({sql}) h) running WHERE day >= %s AND day <= %s",
+            (*params, date_from, date_to),
+        )
+        return cursor.rowcount
 
 
 def _product_days(start, end):
@@ -169,38 +179,58 @@ def _product_days(start, end):
         order__payments__paid_at__gte=start,
         order__payments__paid_at__lt=end,
     )
-    return list(
+    return (
         lines.annotate(day=_day("order__payments__paid_at"))
         .values("day", "variant_id", "variant__product_id")
         .annotate(units=Sum("quantity"), revenue=Sum("line_total_pennies"))
-        .order_by()
     )
 
 
 def _wishlist_days(start, end):
-    converted = Exists(
-        OrderLine.objects.filter(
-            variant__product_id=OuterRef("product_id"),
-            order__customer_id=OuterRef("customer_id"),
-            order__payments__applied=True,
-            order__payments__paid_at__gte=OuterRef("added_at"),
-            order__payments__paid_at__lte=OuterRef("added_at")
-            + dt.timedelta(days=WISHLIST_CONVERSION_DAYS),
-        )
-    )
-    return list(
-        WishlistItem.objects.filter(added_at__gte=start, added_at__lt=end)
-        .annotate(day=_day("added_at"), converted=converted)
+    """Adds per day and product, and how many the customer bought (an applied
+    payment for an order with the product) within 30 days of adding."""
+    adds = WishlistItem.objects.filter(added_at__gte=start, added_at__lt=end)
+    # One join, evaluated once (a hashed subplan), not a lookup per add: the same
+    # order carries the product's line and the applied payment in the window.
+    converted = adds.filter(
+        customer__orders__lines__variant__product_id=F("product_id"),
+        customer__orders__payments__applied=True,
+        customer__orders__payments__paid_at__gte=F("added_at"),
+        customer__orders__payments__paid_at__lte=F("added_at")
+        + dt.timedelta(days=WISHLIST_CONVERSION_DAYS),
+    ).values("pk")
+    return (
+        adds.annotate(day=_day("added_at"))
         .values("day", "product_id")
         .annotate(
             adds=Count("id"),
-            conversions=Sum(
-                Case(When(converted=True, then=Value(1)), default=Value(0)),
-                output_field=IntegerField(),
-            ),
+            conversions=Count("id", filter=Q(pk__in=converted)),
+        )
+    )
+
+
+def _per_day(date_from, date_to) -> dict:
+    """The day totals that come from the rows just written."""
+    per_day = defaultdict(lambda: defaultdict(int))
+    for row in (
+        CustomerDailySnapshot.objects.filter(day__range=(date_from, date_to))
+        .values("day")
+        .annotate(
+            paid_orders=Sum("paid_orders"),
+            customers=Count("id"),
+            new_customers=Count("id", filter=Q(first_paid_day=F("day"))),
         )
         .order_by()
-    )
+    ):
+        per_day[row["day"]].update(row)
+    for row in (
+        ProductDailySnapshot.objects.filter(day__range=(date_from, date_to))
+        .values("day")
+        .annotate(units_sold=Sum("units"))
+        .order_by()
+    ):
+        per_day[row["day"]]["units_sold"] = row["units_sold"]
+    return per_day
 
 
 @transaction.atomic
@@ -232,46 +262,20 @@ def snapshots_build(
         model.objects.filter(day__range=(date_from, date_to)).delete()
 
     money = daily_money(start, end)
-    customer_rows = _customer_days(start, end)
-    product_rows = _product_days(start, end)
-    CustomerDailySnapshot.objects.bulk_create(
-        CustomerDailySnapshot(
-            day=r["day"],
-            customer_id=r["customer_id"],
-            paid_orders=r["orders"],
-            revenue_pennies=r["revenue"],
-            lifetime_paid_orders=r["lifetime"],
-            first_paid_day=r["first"],
-        )
-        for r in customer_rows
-    )
-    ProductDailySnapshot.objects.bulk_create(
-        ProductDailySnapshot(
-            day=r["day"],
-            variant_id=r["variant_id"],
-            product_id=r["variant__product_id"],
-            units=r["units"],
-            revenue_pennies=r["revenue"],
-        )
-        for r in product_rows
-    )
-    WishlistDailySnapshot.objects.bulk_create(
-        WishlistDailySnapshot(
-            day=r["day"],
-            product_id=r["product_id"],
-            adds=r["adds"],
-            converted=r["conversions"] or 0,
-        )
-        for r in _wishlist_days(start, end)
-    )
-    per_day = defaultdict(lambda: defaultdict(int))
-    for r in customer_rows:
-        day = per_day[r["day"]]
-        day["paid_orders"] += r["orders"]
-        day["customers"] += 1
-        day["new_customers"] += int(r["first"] == r["day"])
-    for r in product_rows:
-        per_day[r["day"]]["units_sold"] += r["units"]
+    _insert_customer_days(start, end, date_from, date_to)
+    _insert_from(
+        ProductDailySnapshot,
+        _product_days(start, end),
+        {"day": "day", "variant_id": "variant_id", "variant__product_id": "product_id",
+         "units": "units", "revenue": "revenue_pennies"},
+    )  # fmt: skip
+    _insert_from(
+        WishlistDailySnapshot,
+        _wishlist_days(start, end),
+        {"day": "day", "product_id": "product_id", "adds": "adds",
+         "conversions": "converted"},
+    )  # fmt: skip
+    per_day = _per_day(date_from, date_to)
 
     rows = []
     for day in _days(date_from, date_to):

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
 from analyticsapp.kpis import (
@@ -219,6 +221,24 @@ def test_a_late_refund_restates_the_day_it_belongs_to(ledger, client):
     }
     assert changes == {("refunds_pennies", 0, 700), ("net_revenue_pennies", 6000, 5300)}
     assert SnapshotRun.objects.count() == 2
+
+
+def test_cached_kpis_are_replaced_by_the_next_build(ledger, client):
+    window = Window(dt.date(2026, 6, 25), dt.date(2026, 7, 5))
+    before = kpis_for(window)
+    with CaptureQueriesContext(connection) as cached:
+        assert kpis_for(window) == before
+    assert len(cached) == 1  # the build generation only: the numbers came cached
+    post(
+        client,
+        refund_event(
+            "re_late", 700, charge="ch_a", pi="pi_a", created=ts(2026, 7, 1, 12)
+        ),
+    )
+    assert kpis_for(window) == before  # the ledger moved; the snapshots did not yet
+    snapshots_build(date_from=window.start, date_to=window.end, triggered_by="nightly")
+    after = kpis_for(window)
+    assert after["refunds_pennies"] == before["refunds_pennies"] + 700
 
 
 def test_the_build_command_reports_progress_and_checks_its_arguments(ledger, capsys):
