@@ -21,3 +21,18 @@ def duration(value):
     if not days and (minutes or not parts):
         parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
     return " ".join(parts)
+
+
+@register.filter
+def any_has(items, attribute):
+    """True when any item's `attribute` is set: `{% if series|any_has:"built_at" %}`."""
+    return any(getattr(item, attribute, None) for item in items or ())
+
+
+@register.filter
+def plus_sign(value):
+    """ "+" for a positive number, else nothing: `{{ n|plus_sign }}{{ n }}` → `+3`."""
+    try:
+        return "+" if value > 0 else ""
+    except TypeError:
+        return ""
