@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 # Playwright's sync API runs an event loop in the test thread; without this Django
 # refuses ORM calls made from it ("You cannot call this from an async context").
@@ -34,7 +35,7 @@ def browser():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
@@ -86,6 +87,25 @@ def mug(transactional_db):
 
 
 @pytest.fixture
+def coffee_club(transactional_db):
+    """A monthly subscription product, made as `seed_demo` makes them."""
+    from catalog.services.products import (
+        VariantSpec,
+        category_get_or_create,
+        product_create,
+    )
+
+    return product_create(
+        name="Coffee Club",
+        category=category_get_or_create(name="Subscriptions"),
+        price_pennies=1200,
+        description="A bag of freshly roasted beans every month.",
+        billing_interval="month",
+        variants=[VariantSpec(sku="COFFEE-CLUB-SUB")],
+    )
+
+
+@pytest.fixture
 def shopper(transactional_db):
     from accounts.services import user_create
 
@@ -116,8 +136,41 @@ def sign_in(page):
     def sign_in(email, password=PASSWORD, path="/account/login/"):
         if path is not None:
             page.goto(path)
-        page.locator("#id_username").fill(email)
-        page.locator("#id_password").fill(password)
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in", exact=True).click()
 
     return sign_in
+
+
+@pytest.fixture
+def sign_out(page):
+    """Sign out from the header, as a person would."""
+
+    def sign_out():
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+
+    return sign_out
+
+
+@pytest.fixture
+def a11y(page, request):
+    """axe over the journey's main pages: `a11y.check("cart")` on each, then
+    `a11y.assert_clean()` at the end (see e2e/accessibility.py)."""
+    from e2e.accessibility import AccessibilityAudit
+
+    audit = AccessibilityAudit(page)
+    yield audit
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.passed:
+        # A journey that failed before its end reports that failure, not this one.
+        assert not audit.failures, "end the journey with a11y.assert_clean()"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, for fixtures' teardown."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
