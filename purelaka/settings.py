@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.store",
+                "core.context_processors.app_version",
                 "accounts.context_processors.navigation",
             ],
         },
