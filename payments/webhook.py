@@ -25,6 +25,8 @@ logger = logging.getLogger("payments.webhook")
 MAX_BODY_BYTES = 1024 * 1024
 TOLERANCE_SECONDS = 300
 Status = StripeEvent.Status
+# What processing changes on an event (the payload is written once, by store).
+PROCESSING_FIELDS = ["status", "awaiting", "attempts", "last_error", "processed_at"]
 
 
 @dataclass(frozen=True)
@@ -130,33 +132,69 @@ def receive(*, body: bytes, signature: str | None) -> WebhookResult:
     except BadEvent as exc:
         _log_refused(str(exc))
         return WebhookResult(400, str(exc))
-    event, created = store(data)
-    if not created and event.status in (Status.PROCESSED, Status.IGNORED):
-        _log_outcome(event, "duplicate", "no-op")
-        return WebhookResult(200, "duplicate", event)
-    event = process(event.pk)
+    event = store_and_process(data)
+    if event is None:  # already in the inbox: a replay, or a retry after a failure
+        event = StripeEvent.objects.get(event_id=data["id"])
+        if event.status in (Status.PROCESSED, Status.IGNORED):
+            _log_outcome(event, "duplicate", "no-op")
+            return WebhookResult(200, "duplicate", event)
+        event = process(event.pk)
     if event.status == Status.FAILED:
         return WebhookResult(500, "processing failed; Stripe will retry", event)
     return WebhookResult(200, event.status, event)
 
 
+def _inbox_row(data: dict) -> StripeEvent:
+    obj = data["data"]["object"]
+    return StripeEvent(
+        event_id=data["id"],
+        type=data["type"],
+        api_version=str(data.get("api_version") or "")[:50],
+        livemode=bool(data.get("livemode")),
+        stripe_created=dt.datetime.fromtimestamp(data["created"], tz=dt.UTC),
+        object_id=str(obj.get("id") or "")[:255],
+        payload=data,
+    )
+
+
 def store(data: dict) -> tuple[StripeEvent, bool]:
     """Insert the event into the inbox once; a replay finds the stored row."""
-    obj = data["data"]["object"]
     try:
         with transaction.atomic():
-            event = StripeEvent.objects.create(
-                event_id=data["id"],
-                type=data["type"],
-                api_version=str(data.get("api_version") or "")[:50],
-                livemode=bool(data.get("livemode")),
-                stripe_created=dt.datetime.fromtimestamp(data["created"], tz=dt.UTC),
-                object_id=str(obj.get("id") or "")[:255],
-                payload=data,
-            )
+            event = _inbox_row(data)
+            event.save(force_insert=True)
             return event, True
     except IntegrityError:
         return StripeEvent.objects.get(event_id=data["id"]), False
+
+
+def store_and_process(data: dict) -> StripeEvent | None:
+    """A new event: insert it into the inbox and apply it in one transaction.
+
+    Returns None, changing nothing, when the event id is already stored. The
+    inserted row is this transaction's until it commits, so a concurrent delivery
+    of the same event waits on the unique event id and then finds it applied.
+    A failure rolls back both, then stores the event `failed` (as `process` does).
+    """
+    event = _inbox_row(data)
+    woken: list[str] = []
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            woken = _apply(event)
+    except Exception as exc:
+        if event._state.adding:  # the insert itself failed
+            if isinstance(exc, IntegrityError):
+                return None
+            raise
+        stored, created = store(data)
+        if not created:  # a concurrent delivery stored it meanwhile
+            return process(stored.pk)
+        return _fail(stored.pk, exc)
+    _log_outcome(event, event.status, event.awaiting and f"awaiting {event.awaiting}")
+    if woken:
+        wake(woken)
+    return event
 
 
 def process(event_pk: int) -> StripeEvent:
@@ -165,43 +203,56 @@ def process(event_pk: int) -> StripeEvent:
     Re-running a processed or ignored event does nothing. The row lock makes
     concurrent deliveries of one event apply it once.
     """
-    woken: list[str] = []
     try:
         with transaction.atomic():
             event = StripeEvent.objects.select_for_update().get(pk=event_pk)
             if event.status in (Status.PROCESSED, Status.IGNORED):
                 _log_outcome(event, "duplicate", f"already {event.status}")
                 return event
-            event.attempts += 1
-            handler = HANDLERS.get(event.type)
-            if handler is None:
-                event.status, event.awaiting = Status.IGNORED, ""
-            else:
-                try:
-                    with transaction.atomic():
-                        outcome = handler(event.payload)
-                    event.status, event.awaiting = Status.PROCESSED, ""
-                    if isinstance(outcome, Woken):
-                        woken = outcome.ids
-                except NotYet as wait:
-                    event.status, event.awaiting = Status.PENDING, wait.awaiting[:255]
-            event.last_error = ""
-            event.processed_at = timezone.now()
-            event.save()
+            woken = _apply(event)
     except Exception as exc:  # any failure: keep the event, say why, let Stripe retry
-        StripeEvent.objects.filter(pk=event_pk).update(
-            status=Status.FAILED,
-            last_error=f"{type(exc).__name__}: {exc}"[:5000],
-            attempts=F("attempts") + 1,
-            processed_at=timezone.now(),
-        )
-        failed = StripeEvent.objects.get(pk=event_pk)
-        _log_outcome(failed, Status.FAILED, type(exc).__name__, exc_info=True)
-        return failed
+        return _fail(event_pk, exc)
     _log_outcome(event, event.status, event.awaiting and f"awaiting {event.awaiting}")
     if woken:
         wake(woken)
     return event
+
+
+def _apply(event: StripeEvent) -> list[str]:
+    """Run the event's handler and record the outcome on the (locked) event row,
+    inside the caller's transaction; returns the Stripe ids to wake."""
+    woken: list[str] = []
+    event.attempts += 1
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        event.status, event.awaiting = Status.IGNORED, ""
+    else:
+        try:
+            with transaction.atomic():
+                outcome = handler(event.payload)
+            event.status, event.awaiting = Status.PROCESSED, ""
+            if isinstance(outcome, Woken):
+                woken = outcome.ids
+        except NotYet as wait:
+            event.status, event.awaiting = Status.PENDING, wait.awaiting[:255]
+    event.last_error = ""
+    event.processed_at = timezone.now()
+    event.save(update_fields=PROCESSING_FIELDS)
+    return woken
+
+
+def _fail(event_pk: int, exc: Exception) -> StripeEvent:
+    """Mark the stored event failed with its error, so Stripe's retry (or
+    reprocess_stripe_events) applies it later."""
+    StripeEvent.objects.filter(pk=event_pk).update(
+        status=Status.FAILED,
+        last_error=f"{type(exc).__name__}: {exc}"[:5000],
+        attempts=F("attempts") + 1,
+        processed_at=timezone.now(),
+    )
+    failed = StripeEvent.objects.get(pk=event_pk)
+    _log_outcome(failed, Status.FAILED, type(exc).__name__, exc_info=exc)
+    return failed
 
 
 def wake(ids: list[str]) -> None:

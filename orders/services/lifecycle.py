@@ -72,7 +72,6 @@ def _lock(order: Order) -> Order:
     return Order.objects.select_for_update().get(pk=order.pk)
 
 
-@transaction.atomic
 def order_transition(
     *,
     order: Order,
@@ -81,6 +80,7 @@ def order_transition(
     actor=None,
     note: str = "",
     at=None,
+    already_locked: bool = False,
     **fields,
 ) -> Order:
     """Move `order` to status `to`, driven by `by` (a By value).
@@ -88,8 +88,20 @@ def order_transition(
     Locks the order row, checks the table, sets the entry timestamp (`at`, default
     now) and any extra `fields`, and writes the status change and audit rows. A
     canceled pending order releases its stock reservations.
+
+    `already_locked`: `order` was read with select_for_update in the transaction
+    that is open now (the payment ledger does), so it is not read again and runs
+    in that transaction without a savepoint of its own.
     """
-    locked = _lock(order)
+    if not already_locked:
+        with transaction.atomic():
+            return _transition(_lock(order), to, by, actor, note, at, fields)
+    if not transaction.get_connection().in_atomic_block:
+        raise ValueError("already_locked needs the transaction that locked it")
+    return _transition(order, to, by, actor, note, at, fields)
+
+
+def _transition(locked: Order, to, by, actor, note, at, fields) -> Order:
     transition = _TABLE.get((locked.status, to))
     if transition is None:
         raise IllegalTransition(

@@ -49,6 +49,14 @@ def customer_for(*, order: Order | None, email: str = "") -> User | None:
     return None
 
 
+def _customer_id(*, order: Order | None, email: str) -> int | None:
+    """customer_for's user id; an order's comes from the order row, unloaded."""
+    if order is not None:
+        return order.customer_id
+    customer = customer_for(order=None, email=email)
+    return customer.pk if customer is not None else None
+
+
 def exception_raise(
     *, kind: str, stripe_ref: str, message: str, order=None, payment=None
 ) -> PaymentException:
@@ -103,7 +111,7 @@ def payment_record(
                     stripe_charge_id=charge or None,
                     stripe_customer_id=stripe_customer,
                     order=order,
-                    customer=customer_for(order=order, email=email),
+                    customer_id=_customer_id(order=order, email=email),
                     source=source
                     or (Payment.Source.ORDER if order else Payment.Source.OTHER),
                     amount_pennies=amount_pennies,
@@ -165,16 +173,16 @@ def payment_apply(payment: Payment) -> Payment:
                 f"order {order.number} totals {format_money(order.total_pennies)}."
             )
         else:
+            # stock_sell runs in its own savepoint and raises before writing.
             try:
-                with transaction.atomic():
-                    stock_sell(
-                        holder=order.holder,
-                        quantities={
-                            line.variant_id: line.quantity
-                            for line in order.lines.all()
-                            if not line.is_preorder
-                        },
-                    )
+                stock_sell(
+                    holder=order.holder,
+                    quantities=dict(
+                        order.lines.filter(is_preorder=False).values_list(
+                            "variant_id", "quantity"
+                        )
+                    ),
+                )
             except StockOversellError as exc:
                 problem = Kind.OVERSELL
                 message = (
@@ -199,6 +207,7 @@ def payment_apply(payment: Payment) -> Payment:
         return payment
     order_transition(
         order=order,
+        already_locked=True,
         to=Order.Status.PAID,
         by=By.PAYMENTS,
         at=payment.paid_at,
