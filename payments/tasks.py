@@ -4,6 +4,7 @@ from celery import shared_task
 
 from audit.jobs import job_run
 from payments.services.reprocess import events_reprocess_due
+from payments.webhook import process
 
 JOB = "reprocess_stripe_events"
 ACTOR = f"celery:{JOB}"
@@ -24,3 +25,12 @@ def reprocess_stripe_events_task() -> dict[str, int] | None:
         return statuses, {"statuses": statuses}
 
     return job_run(JOB, work)
+
+
+@shared_task(name="payments.process_stripe_event")
+def process_stripe_event_task(event_pk: int) -> str:
+    """Apply one stored Stripe event (the webhook's queue mode). Idempotent: the
+    event row is locked and an applied event is left as it is. A failure is
+    recorded on the event (`failed`, with its error) and retried by
+    `reprocess_stripe_events` with its backoff; returns the event's status."""
+    return process(event_pk).status

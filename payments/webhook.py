@@ -132,6 +132,8 @@ def receive(*, body: bytes, signature: str | None) -> WebhookResult:
     except BadEvent as exc:
         _log_refused(str(exc))
         return WebhookResult(400, str(exc))
+    if settings.STRIPE_WEBHOOK_PROCESSING == "queue":
+        return _enqueue(data)
     event = store_and_process(data)
     if event is None:  # already in the inbox: a replay, or a retry after a failure
         event = StripeEvent.objects.get(event_id=data["id"])
@@ -142,6 +144,31 @@ def receive(*, body: bytes, signature: str | None) -> WebhookResult:
     if event.status == Status.FAILED:
         return WebhookResult(500, "processing failed; Stripe will retry", event)
     return WebhookResult(200, event.status, event)
+
+
+def _enqueue(data: dict) -> WebhookResult:
+    """Queue mode: store the event once and answer at once; a Celery worker applies
+    it (`payments.process_stripe_event`). A replay of an applied event is a no-op;
+    one not applied yet is queued again (processing is idempotent under a row
+    lock). If the broker cannot be reached the event still answers 200: it is
+    stored, and the reprocess job sweeps events left `received`."""
+    event, created = store(data)
+    if not created and event.status in (Status.PROCESSED, Status.IGNORED):
+        _log_outcome(event, "duplicate", "no-op")
+        return WebhookResult(200, "duplicate", event)
+    from payments.tasks import process_stripe_event_task
+
+    try:
+        process_stripe_event_task.delay(event.pk)
+    except Exception as exc:  # the broker is down: the sweep will pick it up
+        logger.warning(
+            "webhook %s: not queued (%s); the reprocess job will apply it",
+            event.event_id,
+            type(exc).__name__,
+            extra={"stripe_event_id": event.event_id, "outcome": "not_queued"},
+        )
+    _log_outcome(event, "queued")
+    return WebhookResult(200, "queued", event)
 
 
 def _inbox_row(data: dict) -> StripeEvent:

@@ -154,6 +154,11 @@ STRIPE_WEBHOOK_SECRET = env(
     "STRIPE_WEBHOOK_SECRET", default="whsec_test_purelaka_offline_secret"
 )
 STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="2025-03-31.basil")
+# How the webhook applies an event (docs/decisions.md): "inline" in the request (a
+# failure answers 500 and Stripe retries), or "queue": stored, answered 200 at once,
+# applied by a Celery worker (failures retried by the reprocess job). Production
+# defaults to "queue"; the demo and the tests, which run no worker, to "inline".
+STRIPE_WEBHOOK_PROCESSING = env("STRIPE_WEBHOOK_PROCESSING", default="inline")
 
 # Login throttling (django-axes): five failures lock the email from that address.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

@@ -47,6 +47,13 @@ if "whsec_test_purelaka_offline_secret" in STRIPE_WEBHOOK_SECRET:
         "set the endpoint's own signing secret (whsec_...)."
     )
 
+STRIPE_WEBHOOK_PROCESSING = env("STRIPE_WEBHOOK_PROCESSING", default="queue")
+if STRIPE_WEBHOOK_PROCESSING not in ("queue", "inline"):
+    sys.exit(
+        f"settings_prod: STRIPE_WEBHOOK_PROCESSING={STRIPE_WEBHOOK_PROCESSING!r}; "
+        "use queue (a Celery worker applies events) or inline."
+    )
+
 STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {

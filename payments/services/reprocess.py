@@ -11,6 +11,9 @@ from payments.webhook import process
 
 # After this many attempts a failed event waits for a person (monitoring flags it).
 RETRY_MAX_ATTEMPTS = 10
+# A queued event still `received` after this long lost its task (broker down or
+# flushed): the scheduled job applies it.
+QUEUED_GRACE = dt.timedelta(minutes=2)
 RETRY_BACKOFF_CAP = dt.timedelta(hours=6)
 
 
@@ -64,14 +67,18 @@ def retry_backoff(*, attempts: int) -> dt.timedelta:
 
 def events_due_for_retry(*, now: dt.datetime) -> QuerySet[StripeEvent]:
     """Failed events whose backoff has elapsed at `now` (its last try's
-    `processed_at` + `retry_backoff`), under RETRY_MAX_ATTEMPTS attempts."""
+    `processed_at` + `retry_backoff`), under RETRY_MAX_ATTEMPTS attempts; and
+    events queued more than QUEUED_GRACE ago that no worker applied."""
     due = Q()
     for attempts in range(RETRY_MAX_ATTEMPTS):
         due |= Q(
             attempts=attempts,
             processed_at__lte=now - retry_backoff(attempts=attempts),
         )
-    return StripeEvent.objects.filter(due, status=StripeEvent.Status.FAILED)
+    lost = Q(status=StripeEvent.Status.RECEIVED, received_at__lte=now - QUEUED_GRACE)
+    return StripeEvent.objects.filter(
+        (due & Q(status=StripeEvent.Status.FAILED)) | lost
+    )
 
 
 def events_reprocess_due(

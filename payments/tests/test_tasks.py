@@ -61,11 +61,19 @@ def test_an_event_that_failed_ten_times_is_left_for_a_person():
     assert _due_ids() == set()
 
 
-def test_only_failed_events_are_retried_on_schedule():
+def test_only_failed_and_lost_queued_events_are_retried_on_schedule():
     for status in ("pending", "processed", "received", "ignored"):
         _event(f"evt_{status}", status=status, attempts=1, failed_ago=dt.timedelta(1))
+    StripeEvent.objects.filter(event_id="evt_received").update(
+        received_at=NOW - dt.timedelta(minutes=2)
+    )
+    _event("evt_just_queued", status="received", attempts=0, failed_ago=dt.timedelta(0))
+    StripeEvent.objects.filter(event_id="evt_just_queued").update(
+        received_at=NOW - dt.timedelta(minutes=1)
+    )
 
-    assert _due_ids() == set()
+    # Queued more than two minutes ago and still not applied: its task was lost.
+    assert _due_ids() == {"evt_received"}
 
 
 @pytest.fixture
