@@ -36,12 +36,14 @@ class DailySnapshot(models.Model):
 class CustomerDailySnapshot(models.Model):
     """A customer's paid orders on a day, with their lifetime count as of that day."""
 
-    day = models.DateField(db_index=True)
+    # Days are found through the unique (day, customer) index; no index of their
+    # own: each costs every nightly insert and no query needs it.
+    day = models.DateField()
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     paid_orders = models.IntegerField()
     revenue_pennies = models.BigIntegerField()
     lifetime_paid_orders = models.IntegerField()
-    first_paid_day = models.DateField(db_index=True)
+    first_paid_day = models.DateField()
 
     class Meta:
         ordering = ["day", "customer_id"]
@@ -56,7 +58,7 @@ class CustomerDailySnapshot(models.Model):
 
 
 class ProductDailySnapshot(models.Model):
-    day = models.DateField(db_index=True)
+    day = models.DateField()  # indexed by the unique (day, variant)
     product = models.ForeignKey(Product, on_delete=models.CASCADE)
     variant = models.ForeignKey(Variant, on_delete=models.CASCADE)
     units = models.IntegerField()
@@ -77,7 +79,7 @@ class ProductDailySnapshot(models.Model):
 class WishlistDailySnapshot(models.Model):
     """Wishlist adds on a day per product, and how many converted within 30 days."""
 
-    day = models.DateField(db_index=True)
+    day = models.DateField()  # indexed by the unique (day, product)
     product = models.ForeignKey(Product, on_delete=models.CASCADE)
     adds = models.IntegerField()
     converted = models.IntegerField()

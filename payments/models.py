@@ -96,6 +96,15 @@ class Payment(TimeStampedModel):
 
     class Meta:
         ordering = ["-paid_at", "-id"]
+        indexes = [
+            # A customer's payments in time, by kind: the customer-day snapshots'
+            # lifetime counts and first paid days, and wishlist conversions, read
+            # from the index alone (an index-only scan per customer).
+            models.Index(
+                fields=["customer", "source", "currency", "applied", "paid_at"],
+                name="payment_customer_time_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["stripe_payment_intent"], name="payment_one_per_payment_intent"

@@ -143,47 +143,89 @@ def _insert_customer_days(start, end, date_from, date_to) -> int:
     """(day, customer) → paid orders and revenue, with the lifetime count as of that
     day and the first paid day, for every customer who paid in the range.
 
-    One statement: a customer's history up to `end` is grouped by day, then a
-    window function carries the running count; the range's days are kept."""
-    paid = _applied_order_payments().filter(paid_at__lt=end)
-    in_range = paid.filter(paid_at__gte=start).values("customer_id")
-    history = (
-        paid.filter(customer_id__in=in_range)
-        .annotate(day=_day("paid_at"))
-        .values("customer_id", "day")
-        .annotate(n=Count("id"), revenue=Sum("amount_pennies"))
-        .order_by()
+    One statement, whose cost follows the range, not the customers' histories: the
+    range's payments grouped by day; per customer, the count before the range and
+    the first payment, each read from the (customer, currency, paid_at) index; a
+    window function carries the running count through the range."""
+    quote = connection.ops.quote_name
+    table = quote(CustomerDailySnapshot._meta.db_table)
+    payments = quote(Payment._meta.db_table)
+    tz = settings.REPORTING_TIMEZONE
+    day_paid, day_paid_params = connection.ops.datetime_cast_date_sql("paid_at", (), tz)
+    day_first, day_first_params = connection.ops.datetime_cast_date_sql(
+        "b.first_at", (), tz
     )
-    sql, params = history.query.sql_with_params()
-    table = connection.ops.quote_name(CustomerDailySnapshot._meta.db_table)
+    order, currency = Payment.Source.ORDER, settings.STORE_CURRENCY.upper()
+    paid = "applied AND source = %s AND currency = %s AND customer_id IS NOT NULL"
+    mine = (
+        "p.customer_id = c.customer_id AND p.applied AND p.source = %s "
+        "AND p.currency = %s"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            # The ORM's own compiled SQL, values bound as parameters.
-            f"INSERT INTO {table} (day, customer_id, paid_orders, revenue_pennies, "  # noqa: S608
+            f"INSERT INTO {table} (day, customer_id, paid_orders, revenue_pennies, "  # noqa: S608 (names from models; values bound)
             "lifetime_paid_orders, first_paid_day) "
-            "SELECT day, customer_id, n, revenue, lifetime, first FROM ("
-            " SELECT h.day, h.customer_id, h.n, h.revenue,"
-            " SUM(h.n) OVER (PARTITION BY h.customer_id ORDER BY h.day) AS lifetime,"
-            " MIN(h.day) OVER (PARTITION BY h.customer_id) AS first"
-            f" FROM ({sql}) h) running WHERE day >= %s AND day <= %s",
-            (*params, date_from, date_to),
-        )
+            "SELECT r.day, r.customer_id, r.n, r.revenue, b.n_before + SUM(r.n) "
+            f"OVER (PARTITION BY r.customer_id ORDER BY r.day), {day_first} FROM ("
+            f" SELECT customer_id, {day_paid} AS day, COUNT(*) AS n,"
+            f" SUM(amount_pennies) AS revenue FROM {payments}"
+            f" WHERE {paid} AND paid_at >= %s AND paid_at < %s GROUP BY 1, 2) r"
+            " JOIN (SELECT c.customer_id,"
+            f" (SELECT COUNT(*) FROM {payments} p WHERE {mine} AND p.paid_at < %s)"
+            " AS n_before,"
+            f" (SELECT MIN(p.paid_at) FROM {payments} p WHERE {mine}) AS first_at"
+            f" FROM (SELECT DISTINCT customer_id FROM {payments}"
+            f" WHERE {paid} AND paid_at >= %s AND paid_at < %s) c"
+            ") b ON b.customer_id = r.customer_id",
+            (
+                *day_first_params,
+                *day_paid_params, order, currency, start, end,
+                order, currency, start,
+                order, currency,
+                order, currency, start, end,
+            ),
+        )  # fmt: skip
         return cursor.rowcount
 
 
-def _product_days(start, end):
-    lines = OrderLine.objects.filter(
-        order__payments__applied=True,
-        order__payments__source=Payment.Source.ORDER,
-        order__payments__currency=settings.STORE_CURRENCY.upper(),
-        order__payments__paid_at__gte=start,
-        order__payments__paid_at__lt=end,
+def _insert_product_days(start, end) -> int:
+    """(day, variant) → units and revenue of the lines of orders paid in the range.
+
+    Lines join their payment on the order id directly: the orders table is not
+    read (the ORM would join through it)."""
+    day, day_params = connection.ops.datetime_cast_date_sql(
+        "p.paid_at", (), settings.REPORTING_TIMEZONE
     )
-    return (
-        lines.annotate(day=_day("order__payments__paid_at"))
-        .values("day", "variant_id", "variant__product_id")
-        .annotate(units=Sum("quantity"), revenue=Sum("line_total_pennies"))
-    )
+    tables = {
+        name: connection.ops.quote_name(model._meta.db_table)
+        for name, model in (
+            ("snapshot", ProductDailySnapshot),
+            ("payment", Payment),
+            ("line", OrderLine),
+            ("variant", OrderLine._meta.get_field("variant").related_model),
+        )
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {tables['snapshot']} "  # noqa: S608 (table names from models)
+            "(day, variant_id, product_id, units, revenue_pennies) "
+            f"SELECT {day}, l.variant_id, v.product_id, SUM(l.quantity), "
+            "SUM(l.line_total_pennies) "
+            f"FROM {tables['payment']} p "
+            f"JOIN {tables['line']} l ON l.order_id = p.order_id "
+            f"JOIN {tables['variant']} v ON v.id = l.variant_id "
+            "WHERE p.applied AND p.source = %s AND p.currency = %s "
+            "AND p.paid_at >= %s AND p.paid_at < %s "
+            "GROUP BY 1, 2, 3",
+            (
+                *day_params,
+                Payment.Source.ORDER,
+                settings.STORE_CURRENCY.upper(),
+                start,
+                end,
+            ),
+        )
+        return cursor.rowcount
 
 
 def _wishlist_days(start, end):
@@ -192,12 +234,15 @@ def _wishlist_days(start, end):
     adds = WishlistItem.objects.filter(added_at__gte=start, added_at__lt=end)
     # One join, evaluated once (a hashed subplan), not a lookup per add: the same
     # order carries the product's line and the applied payment in the window.
+    # The customer's payments in the window come from the customer's index; the
+    # order they paid must hold a line of the product.
     converted = adds.filter(
-        customer__orders__lines__variant__product_id=F("product_id"),
-        customer__orders__payments__applied=True,
-        customer__orders__payments__paid_at__gte=F("added_at"),
-        customer__orders__payments__paid_at__lte=F("added_at")
+        customer__payments__source=Payment.Source.ORDER,
+        customer__payments__applied=True,
+        customer__payments__paid_at__gte=F("added_at"),
+        customer__payments__paid_at__lte=F("added_at")
         + dt.timedelta(days=WISHLIST_CONVERSION_DAYS),
+        customer__payments__order__lines__variant__product_id=F("product_id"),
     ).values("pk")
     return (
         adds.annotate(day=_day("added_at"))
@@ -263,12 +308,7 @@ def snapshots_build(
 
     money = daily_money(start, end)
     _insert_customer_days(start, end, date_from, date_to)
-    _insert_from(
-        ProductDailySnapshot,
-        _product_days(start, end),
-        {"day": "day", "variant_id": "variant_id", "variant__product_id": "product_id",
-         "units": "units", "revenue": "revenue_pennies"},
-    )  # fmt: skip
+    _insert_product_days(start, end)
     _insert_from(
         WishlistDailySnapshot,
         _wishlist_days(start, end),
