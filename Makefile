@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint format install seed serve clean
+.PHONY: demo test lint format install seed serve clean screenshots bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,22 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Full-page PNGs of the demo, per role, into docs/screens/ (throwaway database).
+screenshots: $(INSTALLED)
+	$(BIN)/python scripts/screenshots.py
+
+# Benchmarks on PostgreSQL databases of their own (created and dropped): figures and
+# ratios against limits measured in the same run; docs/performance.md from the run.
+BENCH_ORDERS ?= 1000000
+bench: $(INSTALLED)
+	$(BIN)/python bench/run.py --orders $(BENCH_ORDERS)
+	$(BIN)/python bench/report.py bench/results/bench-$(BENCH_ORDERS).json > docs/performance.md
+	@echo "docs/performance.md written from bench/results/bench-$(BENCH_ORDERS).json"
+
+# 20,000 orders in about two minutes; fails on a broken invariant, never on a timing.
+bench-quick: $(INSTALLED)
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) staticfiles .ruff_cache .pytest_cache db.sqlite3

@@ -47,6 +47,8 @@ if pg_up; then
   gate "tests on PostgreSQL" $PY -m pytest --ds=purelaka.settings_postgres --create-db
   gate "backup -> restore drill (PostgreSQL): checks pass, KPI export identical" \
     scripts/restore_drill.sh
+  gate "bench-quick (20,000 orders): invariants, never timings" \
+    $PY bench/run.py --quick
 elif [ "${CI:-}" = "true" ]; then
   gate "tests on PostgreSQL (required under CI)" false
 else
