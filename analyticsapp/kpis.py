@@ -167,6 +167,13 @@ def kpi_summary(*, as_of: dt.date | None = None, days: int = 30) -> dict:
     }
 
 
+def kpis_warm(*, as_of: dt.date | None = None) -> None:
+    """Compute and cache the windows the executive dashboard opens on (each window
+    and the one before it), so the first analyst after a build does not wait."""
+    for days in WINDOWS:
+        kpi_summary(as_of=as_of, days=days)
+
+
 def daily_series(*, start: dt.date, end: dt.date) -> list[DailySnapshot]:
     """One row per day in the range (missing days as zeros, for charts)."""
     rows = {r.day: r for r in DailySnapshot.objects.filter(day__range=(start, end))}

@@ -4,7 +4,7 @@ import datetime as dt
 
 from celery import shared_task
 
-from analyticsapp.kpis import default_as_of
+from analyticsapp.kpis import default_as_of, kpis_warm
 from analyticsapp.services.snapshots import snapshots_build
 from audit.jobs import job_run
 
@@ -20,7 +20,8 @@ def nightly_snapshots_task() -> int | None:
     complete business days, so late refunds and conversions land.
 
     Under the job lock (audit.jobs.job_run): writes what `snapshots_build` writes
-    and a `job.nightly_snapshots` audit row with the outcome. Returns the
+    and a `job.nightly_snapshots` audit row with the outcome, then computes the
+    dashboard's window KPIs into the cache (`kpis_warm`). Returns the
     SnapshotRun's id, or None when another run held the lock.
     """
 
@@ -28,6 +29,7 @@ def nightly_snapshots_task() -> int | None:
         date_to = default_as_of()
         date_from = date_to - dt.timedelta(days=TRAILING_DAYS - 1)
         run = snapshots_build(date_from=date_from, date_to=date_to, triggered_by=ACTOR)
+        kpis_warm(as_of=date_to)
         return run.pk, {
             "snapshot_run": run.pk,
             "date_from": date_from.isoformat(),

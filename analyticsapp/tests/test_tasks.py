@@ -2,8 +2,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 
+from analyticsapp.kpis import Window, kpis_for
 from analyticsapp.models import DailySnapshot, SnapshotRun
 from analyticsapp.services.snapshots import snapshots_build
 from analyticsapp.tasks import nightly_snapshots_task
@@ -61,6 +64,17 @@ def test_nightly_task_rebuilds_the_last_31_days_so_late_payments_land(at_night):
         "date_to": "2025-07-01",
         "restated_days": 1,
     }
+
+
+def test_nightly_task_leaves_the_dashboard_windows_computed(at_night):
+    nightly_snapshots_task.apply().get()
+
+    window = Window.ending(dt.date(2025, 7, 1), 90)
+    with CaptureQueriesContext(connection) as queries:
+        kpis_for(window)
+        kpis_for(window.previous())
+    # Only the build generation is read: the numbers were cached by the task.
+    assert len(queries) == 2
 
 
 def test_nightly_task_skips_while_another_run_holds_the_lock(at_night):
