@@ -18,6 +18,8 @@ from pathlib import Path
 
 import requests
 
+from bench.b4_webhooks import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 0.7
 GOAL_RSS_MB = 150
@@ -34,14 +36,6 @@ def _analyst():
     if not User.objects.filter(email=email).exists():
         user_create(email=email, password=PASSWORD, roles=[Role.ANALYST])
     return email
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve(database_url: str, port: int) -> subprocess.Popen:
@@ -144,7 +138,7 @@ def run(*, database: str, pg: str, log=print, repeat: int = 2) -> dict:
         literal_sql = psycopg.ClientCursor(conn).mogrify(sql, params)
     header = (",".join(export.columns) + "\n").encode()
     email = _analyst()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = _serve(f"{pg}/{database}", port)
     try:

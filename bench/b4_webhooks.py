@@ -426,7 +426,7 @@ def stripe_signature(body: bytes, secret: str, timestamp: int | None = None) -> 
 # -------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -453,7 +453,7 @@ def server_start(
     PAYMENTS_ALLOW_OFFLINE=1): nothing calls Stripe's API, the webhook path is
     the production one.
     """
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()

@@ -48,22 +48,10 @@ def analyst(transactional_db, password):
     )
 
 
-def _place(shopper, variant, quantity):
-    from orders.services.cart import CartEntry
-    from orders.services.checkout import (
-        ShippingAddress,
-        new_checkout_token,
-        order_place,
-    )
+def _place(customer, variant, quantity):
+    from orders.tests.factories import place_order
 
-    return order_place(
-        customer=shopper,
-        entries={variant.pk: CartEntry(quantity=quantity, seen_price_pennies=1400)},
-        address=ShippingAddress(
-            name="Sam", line1="1 High St", city="Leeds", postcode="LS1 1AA"
-        ),
-        checkout_token=new_checkout_token(),
-    )
+    return place_order(customer=customer, variants={variant: quantity})
 
 
 def _pay(order, *, n, moment):

@@ -23,21 +23,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _place(customer, variant, quantity):
-    from orders.services.cart import CartEntry
-    from orders.services.checkout import (
-        ShippingAddress,
-        new_checkout_token,
-        order_place,
-    )
+    from orders.tests.factories import place_order
 
-    return order_place(
-        customer=customer,
-        entries={variant.pk: CartEntry(quantity=quantity, seen_price_pennies=1400)},
-        address=ShippingAddress(
-            name="Sam", line1="1 High St", city="Leeds", postcode="LS1 1AA"
-        ),
-        checkout_token=new_checkout_token(),
-    )
+    return place_order(customer=customer, variants={variant: quantity})
 
 
 def _deliver(order, n):
