@@ -234,7 +234,16 @@ def run(out: Path) -> list[str]:
             with sync_playwright() as p:
                 browser = p.chromium.launch(
                     executable_path=str(CHROMIUM),
-                    args=["--no-sandbox", "--disable-gpu", "--lang=en-GB"],
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--lang=en-GB",
+                    ],
+                    # Date inputs follow the process locale, not the page's.
+                    env={**os.environ, "LANG": "en_GB.UTF-8", "LANGUAGE": "en_GB"},
                 )
                 camera = Camera(browser, base_url, out)
                 for role, shoot in [
