@@ -47,7 +47,8 @@ def neutralise(value) -> str:
 
 
 def _is_number(text: str) -> bool:
-    return _NUMBER.match(text) is not None
+    # fullmatch: `$` alone would also accept a number followed by a line break.
+    return _NUMBER.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,9 @@ def _sql_cell(column: str, field) -> str:
         )
     elif isinstance(field, models.BooleanField):
         cell = f"CASE WHEN {column} THEN 'True' ELSE 'False' END"
-    elif isinstance(field, models.DateField | models.IntegerField | models.AutoField):
+    elif isinstance(field, models.DateField):
+        cell = f"to_char({column}, 'YYYY-MM-DD')"  # whatever the server's DateStyle
+    elif isinstance(field, models.IntegerField | models.AutoField):
         cell = f"{column}::text"
     elif isinstance(field, models.CharField | models.TextField):
         cell = (

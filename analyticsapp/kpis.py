@@ -5,11 +5,12 @@ day) and includes it; each KPI also comes for the previous N days, with the chan
 """
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
-from django.db.models import Max, Sum
+from django.db.models import Count, Max, Sum
 
 from analyticsapp.models import (
     CustomerDailySnapshot,
@@ -21,6 +22,7 @@ from core.timeutils import today
 
 KPI_DEFINITIONS_VERSION = "1.0"
 KPI_CACHE_SECONDS = 24 * 3600
+logger = logging.getLogger("analyticsapp.kpis")
 WINDOWS = (7, 30, 90)
 SUMMED = [
     "gross_revenue_pennies",
@@ -66,16 +68,14 @@ def ratio(numerator: int, denominator: int, places: str = "0.0001") -> Decimal:
 
 
 def snapshot_generation() -> str:
-    """Changes whenever snapshots are rebuilt: the newest finished build."""
+    """Changes whenever a snapshot build commits: how many builds have finished and
+    when the latest did (not the newest id: builds may commit out of start order)."""
     from analyticsapp.models import SnapshotRun
 
-    run = (
-        SnapshotRun.objects.filter(finished_at__isnull=False)
-        .order_by("-pk")
-        .values_list("pk", "finished_at")
-        .first()
+    runs = SnapshotRun.objects.filter(finished_at__isnull=False).aggregate(
+        n=Count("id"), last=Max("finished_at")
     )
-    return f"{run[0]}-{run[1].timestamp()}" if run else "none"
+    return f"{runs['n']}-{runs['last'].timestamp()}" if runs["n"] else "none"
 
 
 def kpis_for(window: Window) -> dict:
@@ -88,10 +88,17 @@ def kpis_for(window: Window) -> dict:
         f"kpis:{KPI_DEFINITIONS_VERSION}:{window.start}:{window.end}:"
         f"{snapshot_generation()}"
     )
-    values = cache.get(key)
+    try:
+        values = cache.get(key)
+    except Exception:  # the cache is down: compute, as if it were empty
+        logger.warning("KPI cache unreachable; computing %s", key, exc_info=True)
+        return _kpis_compute(window)
     if values is None:
         values = _kpis_compute(window)
-        cache.set(key, values, timeout=KPI_CACHE_SECONDS)
+        try:
+            cache.set(key, values, timeout=KPI_CACHE_SECONDS)
+        except Exception:
+            logger.warning("KPI cache unreachable; not kept: %s", key, exc_info=True)
     return values
 
 

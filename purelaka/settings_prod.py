@@ -72,6 +72,14 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 CELERY_TASK_ALWAYS_EAGER = False
+# One cache for every web and worker process (the window KPIs the nightly job warms
+# must reach the web workers): Redis, database 1 by default (the broker uses 0).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("CACHE_URL", default="redis://127.0.0.1:6379/1"),
+    }
+}
 
 # Logs: one JSON object per line on standard error, each with its request id, and
 # secret keys, Authorization headers and card-like numbers redacted (core.logging).

@@ -118,10 +118,10 @@ def daily_money(start, end):
     return money
 
 
-def _applied_order_payments():
-    return _store(
-        Payment.objects.filter(applied=True, source=Payment.Source.ORDER)
-    ).exclude(customer=None)
+def _moment(value):
+    """A datetime bound into raw SQL as the database stores it (SQLite stores naive
+    UTC text: an aware value would compare as different text)."""
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def _insert_from(model, queryset, columns: dict[str, str]) -> int:
@@ -139,14 +139,15 @@ def _insert_from(model, queryset, columns: dict[str, str]) -> int:
         return cursor.rowcount
 
 
-def _insert_customer_days(start, end, date_from, date_to) -> int:
+def _insert_customer_days(start, end) -> int:
     """(day, customer) → paid orders and revenue, with the lifetime count as of that
     day and the first paid day, for every customer who paid in the range.
 
     One statement, whose cost follows the range, not the customers' histories: the
     range's payments grouped by day; per customer, the count before the range and
-    the first payment, each read from the (customer, currency, paid_at) index; a
-    window function carries the running count through the range."""
+    the first payment, each read from the payments index on (customer, source,
+    currency, applied, paid_at); a window function carries the running count
+    through the range."""
     quote = connection.ops.quote_name
     table = quote(CustomerDailySnapshot._meta.db_table)
     payments = quote(Payment._meta.db_table)
@@ -156,6 +157,7 @@ def _insert_customer_days(start, end, date_from, date_to) -> int:
         "b.first_at", (), tz
     )
     order, currency = Payment.Source.ORDER, settings.STORE_CURRENCY.upper()
+    start, end = _moment(start), _moment(end)
     paid = "applied AND source = %s AND currency = %s AND customer_id IS NOT NULL"
     mine = (
         "p.customer_id = c.customer_id AND p.applied AND p.source = %s "
@@ -221,8 +223,8 @@ def _insert_product_days(start, end) -> int:
                 *day_params,
                 Payment.Source.ORDER,
                 settings.STORE_CURRENCY.upper(),
-                start,
-                end,
+                _moment(start),
+                _moment(end),
             ),
         )
         return cursor.rowcount
@@ -307,7 +309,7 @@ def snapshots_build(
         model.objects.filter(day__range=(date_from, date_to)).delete()
 
     money = daily_money(start, end)
-    _insert_customer_days(start, end, date_from, date_to)
+    _insert_customer_days(start, end)
     _insert_product_days(start, end)
     _insert_from(
         WishlistDailySnapshot,

@@ -94,6 +94,8 @@ def test_the_bi_pack_holds_its_tables_and_a_manifest(client, analyst, customer):
         ("\tTAB", "'\tTAB"),
         ("\rCR", "'\rCR"),
         ("-500", "-500"),  # a negative amount stays a number
+        ("-1\n", "'-1\n"),  # a number and a line break is not a number
+        ("+5\r", "'+5\r"),
         ("Plain name", "Plain name"),
         (None, ""),
     ],
@@ -225,13 +227,14 @@ def test_copy_writes_the_bytes_python_writes_for_hostile_cells(db, names, micros
     breaks, signs and microseconds must come out exactly as Python writes them."""
     with transaction.atomic():
         joined = timezone.now().replace(microsecond=micros)
-        for i, name in enumerate([*names, "-12.5", "+44 20 7946", "=1+1", ""]):
+        extra = ["-12.5", "+44 20 7946", "=1+1", "", "-1\n", "+5\r"]
+        for i, name in enumerate([*names, *extra]):
             UserFactory(roles=["customer"], full_name=name, date_joined=joined)
-            assert i < 10
+            assert i < 12
         export, filters, tally = EXPORTS["customers"], Filters(), {}
         copied = b"".join(csv_chunks(export, filters, tally))
         assert copied == _python_bytes(export, filters)
-        assert tally["rows"] == len(names) + 4
+        assert tally["rows"] == len(names) + len(extra)
         transaction.set_rollback(True)
 
 

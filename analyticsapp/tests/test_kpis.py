@@ -16,7 +16,13 @@ from analyticsapp.kpis import (
     kpi_summary,
     kpis_for,
 )
-from analyticsapp.models import DailySnapshot, Restatement, SnapshotRun
+from analyticsapp.models import (
+    CustomerDailySnapshot,
+    DailySnapshot,
+    ProductDailySnapshot,
+    Restatement,
+    SnapshotRun,
+)
 from analyticsapp.services.snapshots import snapshots_build
 from audit.models import AuditLog
 from catalog.tests.factories import ProductFactory, VariantFactory
@@ -221,6 +227,73 @@ def test_a_late_refund_restates_the_day_it_belongs_to(ledger, client):
     }
     assert changes == {("refunds_pennies", 0, 700), ("net_revenue_pennies", 6000, 5300)}
     assert SnapshotRun.objects.count() == 2
+
+
+def test_a_payment_at_exactly_midnight_counts_on_its_own_day_everywhere(client):
+    """Day boundaries are exact in every snapshot, on SQLite (naive UTC text) as on
+    PostgreSQL: 1 Jul 00:00 BST is 30 Jun 23:00 UTC."""
+    customer = UserFactory(roles=["customer"])
+    variant = VariantFactory(
+        stock=5, product=ProductFactory(name="Bowl", price_pennies=6000)
+    )
+    order = place_order(customer=customer, variants={variant: 1})
+    post(client, intent_succeeded(order, created=ts(2026, 6, 30, 23, 0)))
+    build = {"date_from": dt.date(2026, 6, 30), "date_to": dt.date(2026, 7, 1)}
+
+    snapshots_build(**build, triggered_by="test")
+
+    june, july = _day(dt.date(2026, 6, 30)), _day(dt.date(2026, 7, 1))
+    assert (june.gross_revenue_pennies, june.paid_orders, june.units_sold) == (0, 0, 0)
+    assert (july.gross_revenue_pennies, july.paid_orders, july.units_sold) == (
+        6000,
+        1,
+        1,
+    )
+    row = CustomerDailySnapshot.objects.get()
+    assert (row.day, row.first_paid_day, row.lifetime_paid_orders) == (
+        dt.date(2026, 7, 1),
+        dt.date(2026, 7, 1),
+        1,
+    )
+    assert ProductDailySnapshot.objects.get().day == dt.date(2026, 7, 1)
+    # A build that ends the day before leaves the payment out altogether.
+    snapshots_build(
+        date_from=dt.date(2026, 6, 29), date_to=dt.date(2026, 6, 30), triggered_by="t"
+    )
+    assert not CustomerDailySnapshot.objects.filter(day__lte=dt.date(2026, 6, 30))
+
+
+def test_the_cache_generation_moves_when_an_older_build_commits_last():
+    from django.utils import timezone
+
+    from analyticsapp.kpis import snapshot_generation
+
+    days = {"date_from": dt.date(2026, 1, 1), "date_to": dt.date(2026, 1, 31)}
+    backfill = SnapshotRun.objects.create(**days, triggered_by="cli: backfill")
+    nightly = SnapshotRun.objects.create(**days, triggered_by="nightly")
+    nightly.finished_at = timezone.now()
+    nightly.save()
+    before = snapshot_generation()
+
+    # The backfill started first and commits last, stamped with an earlier time.
+    backfill.finished_at = nightly.finished_at - dt.timedelta(minutes=5)
+    backfill.save()
+
+    assert snapshot_generation() != before
+
+
+def test_the_dashboard_computes_its_kpis_when_the_cache_is_down(ledger, monkeypatch):
+    from analyticsapp import kpis
+
+    window = Window(dt.date(2026, 6, 25), dt.date(2026, 7, 5))
+    expected = kpis_for(window)
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to redis:6379")
+
+    monkeypatch.setattr(kpis.cache, "get", down)
+    monkeypatch.setattr(kpis.cache, "set", down)
+    assert kpis_for(window) == expected
 
 
 def test_cached_kpis_are_replaced_by_the_next_build(ledger, client):

@@ -12,8 +12,9 @@ from payments.webhook import process
 # After this many attempts a failed event waits for a person (monitoring flags it).
 RETRY_MAX_ATTEMPTS = 10
 # A queued event still `received` after this long lost its task (broker down or
-# flushed): the scheduled job applies it.
-QUEUED_GRACE = dt.timedelta(minutes=2)
+# flushed): the scheduled job applies it. Longer than a burst's normal backlog (B4
+# drained 16,000 events in under five minutes), so the job does not race the worker.
+QUEUED_GRACE = dt.timedelta(minutes=15)
 RETRY_BACKOFF_CAP = dt.timedelta(hours=6)
 
 
@@ -66,9 +67,13 @@ def retry_backoff(*, attempts: int) -> dt.timedelta:
 
 
 def events_due_for_retry(*, now: dt.datetime) -> QuerySet[StripeEvent]:
-    """Failed events whose backoff has elapsed at `now` (its last try's
-    `processed_at` + `retry_backoff`), under RETRY_MAX_ATTEMPTS attempts; and
-    events queued more than QUEUED_GRACE ago that no worker applied."""
+    """Failed and pending events whose backoff has elapsed at `now` (the last try's
+    `processed_at` + `retry_backoff`), under RETRY_MAX_ATTEMPTS attempts; and events
+    queued more than QUEUED_GRACE ago that no worker applied.
+
+    Pending events are retried too: one marked pending while the event it waits for
+    was being applied in another transaction can miss its wake-up, and in queue mode
+    Stripe, already answered, will not deliver it again."""
     due = Q()
     for attempts in range(RETRY_MAX_ATTEMPTS):
         due |= Q(
@@ -76,15 +81,15 @@ def events_due_for_retry(*, now: dt.datetime) -> QuerySet[StripeEvent]:
             processed_at__lte=now - retry_backoff(attempts=attempts),
         )
     lost = Q(status=StripeEvent.Status.RECEIVED, received_at__lte=now - QUEUED_GRACE)
-    return StripeEvent.objects.filter(
-        (due & Q(status=StripeEvent.Status.FAILED)) | lost
-    )
+    retryable = Q(status__in=[StripeEvent.Status.FAILED, StripeEvent.Status.PENDING])
+    return StripeEvent.objects.filter((due & retryable) | lost)
 
 
 def events_reprocess_due(
     *, now: dt.datetime | None = None, actor_label: str
 ) -> dict[str, int]:
-    """Retry the failed events due at `now` (default: now), oldest first, each
+    """Retry the events due at `now` (default: now; see events_due_for_retry),
+    oldest first, each
     through `events_reprocess`; returns how many ended in each status.
 
     Writes what processing writes and one `stripe_events.reprocessed` audit row

@@ -61,19 +61,26 @@ def test_an_event_that_failed_ten_times_is_left_for_a_person():
     assert _due_ids() == set()
 
 
-def test_only_failed_and_lost_queued_events_are_retried_on_schedule():
+def test_failed_pending_and_lost_queued_events_are_retried_on_schedule():
     for status in ("pending", "processed", "received", "ignored"):
         _event(f"evt_{status}", status=status, attempts=1, failed_ago=dt.timedelta(1))
     StripeEvent.objects.filter(event_id="evt_received").update(
-        received_at=NOW - dt.timedelta(minutes=2)
+        received_at=NOW - dt.timedelta(minutes=15)
     )
     _event("evt_just_queued", status="received", attempts=0, failed_ago=dt.timedelta(0))
     StripeEvent.objects.filter(event_id="evt_just_queued").update(
-        received_at=NOW - dt.timedelta(minutes=1)
+        received_at=NOW - dt.timedelta(minutes=14)
+    )
+    _event(
+        "evt_pending_resting",
+        status="pending",
+        attempts=3,
+        failed_ago=dt.timedelta(minutes=1),
     )
 
-    # Queued more than two minutes ago and still not applied: its task was lost.
-    assert _due_ids() == {"evt_received"}
+    # Queued 15 minutes ago and still not applied: its task was lost. Pending ones
+    # wait out the same backoff as failed ones.
+    assert _due_ids() == {"evt_received", "evt_pending"}
 
 
 @pytest.fixture
