@@ -534,11 +534,14 @@ def server_start(
 
 def server_stop(server: Server) -> None:
     """Graceful stop (SIGTERM to the master), then SIGKILL to its group."""
-    process = server.process
+    _stop(server.process, timeout=20)
+
+
+def _stop(process: subprocess.Popen, *, timeout: float) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
@@ -875,13 +878,7 @@ def worker_start(env: dict, log_path: Path, *, concurrency: int = 2):
 
 
 def worker_stop(process) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    _stop(process, timeout=30)
 
 
 def drain(database_url: str, event_ids: set[str], *, worker, log=print) -> float:

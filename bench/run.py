@@ -227,16 +227,20 @@ def main(argv=None) -> int:
         if "B2" in only:
             from bench import b2_dashboard
 
-            large = b2_dashboard.measure(log=log)
             if args.reuse:
                 use_database(SMALL_DB)
             else:
                 database_create(SMALL_DB)
                 migrate_and_generate(SMALL_DB, small_orders, args.seed)
                 b1_snapshots.build_all()
-            small = b2_dashboard.measure(log=log)
-            use_database(LARGE_DB)
-            b2 = b2_dashboard.compare(small, large, small_orders, orders)
+            b2 = b2_dashboard.run(
+                large=LARGE_DB,
+                small=SMALL_DB,
+                large_orders=orders,
+                small_orders=small_orders,
+                use_database=use_database,
+                log=log,
+            )
             result["benchmarks"]["B2"] = b2
             save()
             log(b2_dashboard.summary(b2))
