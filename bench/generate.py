@@ -311,7 +311,7 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
         groups.append(f"{10_000 + i}\t{uid}\t{customer_group}\n")
     loader.write("accounts_user", rows)
     loader.write("accounts_user_groups", groups)
-    plan.rows["accounts_user"] = n_customers
+    plan.rows["accounts_user"] = plan.rows["accounts_user_groups"] = n_customers
     names = [r.split("\t")[5] for r in rows]
     emails = [f"customer{i:07d}@bench.test" for i in range(n_customers)]
     del rows, groups
