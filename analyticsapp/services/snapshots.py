@@ -139,6 +139,14 @@ def _insert_from(model, queryset, columns: dict[str, str]) -> int:
         return cursor.rowcount
 
 
+def _applied_order(alias: str = "") -> tuple[str, tuple]:
+    """The raw-SQL condition for an applied order payment in the store currency
+    (what revenue per customer and per product counts), with its parameters."""
+    p = f"{alias}." if alias else ""
+    sql = f"{p}applied AND {p}source = %s AND {p}currency = %s"
+    return sql, (Payment.Source.ORDER, settings.STORE_CURRENCY.upper())
+
+
 def _insert_customer_days(start, end) -> int:
     """(day, customer) → paid orders and revenue, with the lifetime count as of that
     day and the first paid day, for every customer who paid in the range.
@@ -156,13 +164,11 @@ def _insert_customer_days(start, end) -> int:
     day_first, day_first_params = connection.ops.datetime_cast_date_sql(
         "b.first_at", (), tz
     )
-    order, currency = Payment.Source.ORDER, settings.STORE_CURRENCY.upper()
     start, end = _moment(start), _moment(end)
-    paid = "applied AND source = %s AND currency = %s AND customer_id IS NOT NULL"
-    mine = (
-        "p.customer_id = c.customer_id AND p.applied AND p.source = %s "
-        "AND p.currency = %s"
-    )
+    applied, kind = _applied_order()
+    applied_p, _ = _applied_order("p")
+    paid = f"{applied} AND customer_id IS NOT NULL"
+    mine = f"p.customer_id = c.customer_id AND {applied_p}"
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (day, customer_id, paid_orders, revenue_pennies, "  # noqa: S608 (names from models; values bound)
@@ -181,10 +187,10 @@ def _insert_customer_days(start, end) -> int:
             ") b ON b.customer_id = r.customer_id",
             (
                 *day_first_params,
-                *day_paid_params, order, currency, start, end,
-                order, currency, start,
-                order, currency,
-                order, currency, start, end,
+                *day_paid_params, *kind, start, end,
+                *kind, start,
+                *kind,
+                *kind, start, end,
             ),
         )  # fmt: skip
         return cursor.rowcount
@@ -207,6 +213,7 @@ def _insert_product_days(start, end) -> int:
             ("variant", OrderLine._meta.get_field("variant").related_model),
         )
     }
+    applied, kind = _applied_order("p")
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {tables['snapshot']} "  # noqa: S608 (table names from models)
@@ -216,16 +223,9 @@ def _insert_product_days(start, end) -> int:
             f"FROM {tables['payment']} p "
             f"JOIN {tables['line']} l ON l.order_id = p.order_id "
             f"JOIN {tables['variant']} v ON v.id = l.variant_id "
-            "WHERE p.applied AND p.source = %s AND p.currency = %s "
-            "AND p.paid_at >= %s AND p.paid_at < %s "
+            f"WHERE {applied} AND p.paid_at >= %s AND p.paid_at < %s "
             "GROUP BY 1, 2, 3",
-            (
-                *day_params,
-                Payment.Source.ORDER,
-                settings.STORE_CURRENCY.upper(),
-                _moment(start),
-                _moment(end),
-            ),
+            (*day_params, *kind, _moment(start), _moment(end)),
         )
         return cursor.rowcount
 
@@ -234,10 +234,9 @@ def _wishlist_days(start, end):
     """Adds per day and product, and how many the customer bought (an applied
     payment for an order with the product) within 30 days of adding."""
     adds = WishlistItem.objects.filter(added_at__gte=start, added_at__lt=end)
-    # One join, evaluated once (a hashed subplan), not a lookup per add: the same
-    # order carries the product's line and the applied payment in the window.
-    # The customer's payments in the window come from the customer's index; the
-    # order they paid must hold a line of the product.
+    # One join, evaluated once (a hashed subplan), not a lookup per add: the
+    # customer's payments in the window (from the customer's index), for an order
+    # that holds a line of the product.
     converted = adds.filter(
         customer__payments__source=Payment.Source.ORDER,
         customer__payments__applied=True,

@@ -81,3 +81,25 @@ def test_prod_settings_pass_the_deploy_check():
     result = _manage("check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_prod_settings_refuse_an_unknown_webhook_processing_mode():
+    result = _manage("check", STRIPE_WEBHOOK_PROCESSING="later")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "STRIPE_WEBHOOK_PROCESSING='later'" in lines[0]
+
+
+def test_prod_settings_queue_webhooks_and_share_one_redis_cache():
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.STRIPE_WEBHOOK_PROCESSING, s.CACHES['default']['BACKEND'], "
+        "s.CACHES['default']['LOCATION'])"
+    )
+    result = _manage("shell", "-v", "0", "-c", script, CACHE_URL="redis://cache:6379/2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "queue",
+        "django.core.cache.backends.redis.RedisCache",
+        "redis://cache:6379/2",
+    ]

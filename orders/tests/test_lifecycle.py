@@ -130,3 +130,33 @@ def _diagram_edges():
 def test_the_documented_diagram_matches_the_transition_table():
     table = {(t.source, t.target, t.by, t.requires_full_refund) for t in TRANSITIONS}
     assert _diagram_edges() == {(str(s), str(t), b, f) for s, t, b, f in table}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_already_locked_is_refused_outside_the_transaction_that_locked(customer):
+    order = place_order(customer=customer, variants={VariantFactory(stock=2): 1})
+
+    with pytest.raises(ValueError, match="needs the transaction that locked it"):
+        order_transition(order=order, to="paid", by=By.PAYMENTS, already_locked=True)
+
+    order.refresh_from_db()
+    assert order.status == "pending"
+    assert not OrderStatusChange.objects.filter(to_status="paid").exists()
+
+
+def test_already_locked_moves_the_locked_row_without_reading_it_again(customer):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    order = place_order(customer=customer, variants={VariantFactory(stock=2): 1})
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        with CaptureQueriesContext(connection) as queries:
+            order_transition(
+                order=locked, to="paid", by=By.PAYMENTS, already_locked=True
+            )
+
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    assert not [sql for sql in reads if '"orders_order"' in sql.split("WHERE")[0]]
+    order.refresh_from_db()
+    assert order.status == "paid" and order.paid_at is not None

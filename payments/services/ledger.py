@@ -49,14 +49,6 @@ def customer_for(*, order: Order | None, email: str = "") -> User | None:
     return None
 
 
-def _customer_id(*, order: Order | None, email: str) -> int | None:
-    """customer_for's user id; an order's comes from the order row, unloaded."""
-    if order is not None:
-        return order.customer_id
-    customer = customer_for(order=None, email=email)
-    return customer.pk if customer is not None else None
-
-
 def exception_raise(
     *, kind: str, stripe_ref: str, message: str, order=None, payment=None
 ) -> PaymentException:
@@ -111,7 +103,10 @@ def payment_record(
                     stripe_charge_id=charge or None,
                     stripe_customer_id=stripe_customer,
                     order=order,
-                    customer_id=_customer_id(order=order, email=email),
+                    # An order's customer is its row's id: no need to load it.
+                    customer_id=order.customer_id
+                    if order is not None
+                    else getattr(customer_for(order=None, email=email), "pk", None),
                     source=source
                     or (Payment.Source.ORDER if order else Payment.Source.OTHER),
                     amount_pennies=amount_pennies,
