@@ -1,10 +1,16 @@
-"""Scheduled payments work, run by django-celery-beat (analyticsapp/0002)."""
+"""Payments' Celery tasks: the scheduled retry of Stripe events (django-celery-beat,
+analyticsapp/0002) and the queue-mode task that applies one stored event.
+
+Nothing imports this module but Celery's autodiscovery: the inbox publishes
+`payments.process_stripe_event` by name (payments.services.inbox.PROCESS_TASK).
+"""
 
 from celery import shared_task
 
 from audit.jobs import job_run
+from payments.services.inbox import PROCESS_TASK, process
+from payments.services.refunds import refund_requests_resend
 from payments.services.reprocess import events_reprocess_due
-from payments.webhook import process
 
 JOB = "reprocess_stripe_events"
 ACTOR = f"celery:{JOB}"
@@ -12,8 +18,12 @@ ACTOR = f"celery:{JOB}"
 
 @shared_task(name="payments.reprocess_stripe_events")
 def reprocess_stripe_events_task() -> dict[str, int] | None:
-    """Every 10 minutes: retry the failed Stripe events whose backoff has elapsed
-    (`events_reprocess_due`: 2**attempts minutes, at most 6 hours, 10 attempts).
+    """Every 10 minutes: retry the failed and pending Stripe events whose backoff
+    has elapsed (2**attempts minutes, at most 6 hours, 10 attempts) and apply the
+    queued ones no worker applied within QUEUED_GRACE (`events_reprocess_due`).
+
+    Then asks Stripe again, with the same idempotency key, for the refund requests
+    it has not answered for 5 minutes (`refund_requests_resend`).
 
     Under the job lock (audit.jobs.job_run): writes what reprocessing writes and a
     `job.reprocess_stripe_events` audit row with the outcome. Returns how many
@@ -22,15 +32,21 @@ def reprocess_stripe_events_task() -> dict[str, int] | None:
 
     def work():
         statuses = events_reprocess_due(actor_label=ACTOR)
-        return statuses, {"statuses": statuses}
+        refunds = refund_requests_resend()
+        return statuses, {"statuses": statuses, "refund_requests": refunds}
 
     return job_run(JOB, work)
 
 
-@shared_task(name="payments.process_stripe_event")
+@shared_task(name=PROCESS_TASK)
 def process_stripe_event_task(event_pk: int) -> str:
     """Apply one stored Stripe event (the webhook's queue mode). Idempotent: the
     event row is locked and an applied event is left as it is. A failure is
     recorded on the event (`failed`, with its error) and retried by
-    `reprocess_stripe_events` with its backoff; returns the event's status."""
-    return process(event_pk).status
+    `reprocess_stripe_events` with its backoff; returns the event's status.
+
+    Published by name (payments.services.inbox.enqueue). A worker killed mid-task
+    rolls its transaction back: the event stays `received`, Redis redelivers the
+    unacknowledged task after its visibility timeout, and the reprocess job applies
+    the event first, once it is QUEUED_GRACE old."""
+    return process(event_pk=event_pk).status

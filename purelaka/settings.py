@@ -79,7 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.store",
-                "core.context_processors.app_version",
+                "purelaka.context_processors.app_version",
                 "accounts.context_processors.navigation",
             ],
         },
@@ -154,6 +154,9 @@ STRIPE_WEBHOOK_SECRET = env(
     "STRIPE_WEBHOOK_SECRET", default="whsec_test_purelaka_offline_secret"
 )
 STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="2025-03-31.basil")
+# Where the real gateway sends API requests: Stripe, or a Stripe-compatible server
+# (localstripe) for tests that exercise the SDK end to end without the internet.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 # How the webhook applies an event (docs/decisions.md): "inline" in the request (a
 # failure answers 500 and Stripe retries), or "queue": stored, answered 200 at once,
 # applied by a Celery worker (failures retried by the reprocess job). Production
@@ -206,6 +209,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # visibility timeout (1 hour), past which an unacknowledged task is redelivered.
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_TASK_TIME_LIMIT = 30 * 60
+# With Redis down a publish fails at once instead of holding up its caller (the
+# webhook's queue mode stores the event first and the sweep applies it; see
+# payments/services/inbox.py): one connection attempt, since kombu reconnects only
+# under a publish's own retry policy (beat's publishes keep Celery's), and a short
+# connect timeout for a host that does not answer at all. A command on a connection
+# whose broker vanished without closing it gives up too, past BRPOP's 1 s wait.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 0,
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+}
 
 LOGGING = {
     "version": 1,

@@ -4,8 +4,12 @@ The file is JSONL as the Events API (`GET /v1/events`, `stripe events list`)
 gives events: one event per line, or one list page per line
 (`{"object": "list", "data": [...]}`, expanded). Every event is checked like a
 webhook body, then all of them are fed in Stripe time order (`created`, ties by
-event id) through `payments.webhook.store` and `process`: the same inbox, the
+event id) through the inbox (`payments.services.inbox.store` and `process`): the
 same handlers, so an import is idempotent and may overlap webhook deliveries.
+
+The summary names the business days whose money the import touched; bringing the
+snapshots up to date is analytics' (`analyticsapp.services.history`, which the
+`import_stripe_events` command runs), so payments never imports analyticsapp.
 """
 
 import datetime as dt
@@ -16,14 +20,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import DataError
-from django.db.models import Max
 
-from analyticsapp.models import DailySnapshot, MrrDailySnapshot
-from analyticsapp.services.snapshots import snapshots_build
 from audit.services import audit_record
 from core.timeutils import business_day
 from payments.models import StripeEvent
-from payments.webhook import BadEvent, _check_shape, process, store
+from payments.services.inbox import process, store
+from payments.webhook import BadEvent, _check_shape
 
 Status = StripeEvent.Status
 # How an event fared: stored now and applied / without a handler / waiting for
@@ -35,7 +37,6 @@ _OUTCOME_OF_STATUS = {
     Status.PENDING: "pending",
     Status.FAILED: "failed",
 }
-SNAPSHOT_CHUNK_DAYS = 31
 PROGRESS_EVERY = 250
 INVALID_KEPT = 100  # line numbers kept in the summary (and its audit row)
 MAX_ID_LENGTH = StripeEvent._meta.get_field("event_id").max_length
@@ -63,15 +64,16 @@ class InvalidLine:
 
 @dataclass
 class ImportSummary:
-    """What an import did: outcomes by event type, invalid lines, snapshots rebuilt."""
+    """What an import did: outcomes by event type, invalid lines, and the first and
+    last business day whose money it touched (None when it stored nothing new)."""
 
     file_name: str = ""
     lines: int = 0
     by_type: dict[str, Counter] = field(default_factory=dict)
     invalid_count: int = 0
     invalid: list[InvalidLine] = field(default_factory=list)  # the first 100
-    rebuilt_from: dt.date | None = None
-    rebuilt_to: dt.date | None = None
+    touched_from: dt.date | None = None
+    touched_to: dt.date | None = None
     seconds: float = 0.0
 
     def count(self, event_type: str, outcome: str) -> None:
@@ -95,10 +97,10 @@ class ImportSummary:
         return sum(sum(counts.values()) for counts in self.by_type.values())
 
     @property
-    def rebuilt_days(self) -> int:
-        if self.rebuilt_from is None or self.rebuilt_to is None:
+    def touched_days(self) -> int:
+        if self.touched_from is None or self.touched_to is None:
             return 0
-        return (self.rebuilt_to - self.rebuilt_from).days + 1
+        return (self.touched_to - self.touched_from).days + 1
 
     def as_metadata(self) -> dict:
         return {
@@ -111,10 +113,10 @@ class ImportSummary:
                 for event_type, counts in sorted(self.by_type.items())
             },
             "invalid_lines": [[i.line, i.reason] for i in self.invalid],
-            "snapshots": {
-                "from": self.rebuilt_from.isoformat() if self.rebuilt_from else None,
-                "to": self.rebuilt_to.isoformat() if self.rebuilt_to else None,
-                "days": self.rebuilt_days,
+            "days_touched": {
+                "from": self.touched_from.isoformat() if self.touched_from else None,
+                "to": self.touched_to.isoformat() if self.touched_to else None,
+                "days": self.touched_days,
             },
             "seconds": round(self.seconds, 1),
         }
@@ -131,7 +133,7 @@ class _Queued:
     event_type: str = field(compare=False)
 
 
-class _Meter:
+class ProgressMeter:
     """Calls `progress` every `every` units (and at the end) with rate and ETA."""
 
     def __init__(self, progress, *, stage: str, unit: str, total: int, every: int):
@@ -222,11 +224,11 @@ def _already_handled(event_ids: list[str]) -> set[str]:
 
 
 def _store_and_process(item: _Queued, summary: ImportSummary):
-    """Feed one event through the webhook path. Returns its inbox pk and money
-    moments when this import stored it, else (None, []) once it is counted."""
+    """Feed one event through the inbox. Returns its inbox pk and money moments
+    when this import stored it, else (None, []) once it is counted."""
     data = json.loads(item.text)
     try:
-        event, created = store(data)
+        event, created = store(data=data)
     except DataError as exc:  # e.g. \u0000, which PostgreSQL's JSON refuses
         summary.count_invalid(item.line, f"not storable: {exc}"[:200])
         return None, []
@@ -234,7 +236,7 @@ def _store_and_process(item: _Queued, summary: ImportSummary):
         # Stored meanwhile: by a webhook, or the same id twice in the file.
         summary.count(item.event_type, "duplicate")
         return None, []
-    process(event.pk)
+    process(event_pk=event.pk)
     return event.pk, _money_moments(data)
 
 
@@ -259,35 +261,11 @@ def _day_of(stripe_time: int) -> dt.date:
     return business_day(dt.datetime.fromtimestamp(stripe_time, tz=dt.UTC))
 
 
-def _rebuild_range(moments: list[int]) -> tuple[dt.date, dt.date] | None:
-    """From the first business day the import touched to the last one, or to the
-    last day already built if later: a backdated payment changes later days too
-    (returning customers, lifetime orders, MRR carried forward)."""
+def _touched(moments: list[int]) -> tuple[dt.date, dt.date] | None:
+    """The first and the last business day of these Stripe times."""
     if not moments:
         return None
-    first, last = _day_of(min(moments)), _day_of(max(moments))
-    built = [
-        model.objects.aggregate(last=Max("day"))["last"]
-        for model in (DailySnapshot, MrrDailySnapshot)
-    ]
-    return first, max([last, *(day for day in built if day is not None)])
-
-
-def _rebuild(
-    date_from: dt.date, date_to: dt.date, *, actor_label: str, progress, every: int
-) -> None:
-    total = (date_to - date_from).days + 1
-    meter = _Meter(progress, stage="snapshots", unit="days", total=total, every=every)
-    chunk_from = date_from
-    while chunk_from <= date_to:
-        chunk_to = min(chunk_from + dt.timedelta(days=SNAPSHOT_CHUNK_DAYS - 1), date_to)
-        snapshots_build(
-            date_from=chunk_from,
-            date_to=chunk_to,
-            triggered_by=f"import_stripe_events:{actor_label}"[:254],
-        )
-        meter.advance((chunk_to - chunk_from).days + 1)
-        chunk_from = chunk_to + dt.timedelta(days=1)
+    return _day_of(min(moments)), _day_of(max(moments))
 
 
 def events_import(
@@ -295,7 +273,6 @@ def events_import(
     lines: Iterable[str],
     actor_label: str,
     file_name: str = "",
-    rebuild: bool = True,
     progress: Callable[[ImportProgress], None] | None = None,
     progress_every: int = PROGRESS_EVERY,
 ) -> ImportSummary:
@@ -309,11 +286,9 @@ def events_import(
     by a later one counts as new.
 
     Writes what the webhook writes for each event (inbox rows, ledger,
-    subscriptions, audit rows), then, unless `rebuild` is false and if anything
-    new was stored, rebuilds the snapshots from the first business day touched
-    to the last one, or to the last day already built if later (in 31-day
-    chunks, each its own transaction and audit row), and finally one
-    `stripe_events.imported` audit row with the summary.
+    subscriptions, audit rows), then one `stripe_events.imported` audit row with
+    the summary, which names the business days touched (the snapshots of those
+    days are stale until rebuilt: `analyticsapp.services.history`).
     """
     began = time.monotonic()
     summary = ImportSummary(file_name=file_name)
@@ -321,7 +296,7 @@ def events_import(
     waiting_before = list(
         StripeEvent.objects.filter(status=Status.PENDING).values_list("pk", flat=True)
     )
-    meter = _Meter(
+    meter = ProgressMeter(
         progress, stage="events", unit="events", total=len(queued), every=progress_every
     )
     known = _already_handled([item.event_id for item in queued])
@@ -348,12 +323,9 @@ def events_import(
     for payload in woken.values_list("payload", flat=True).iterator():
         moments.extend(_money_moments(payload))
 
-    span = _rebuild_range(moments)
-    if rebuild and span is not None:
-        _rebuild(
-            *span, actor_label=actor_label, progress=progress, every=SNAPSHOT_CHUNK_DAYS
-        )
-        summary.rebuilt_from, summary.rebuilt_to = span
+    span = _touched(moments)
+    if span is not None:
+        summary.touched_from, summary.touched_to = span
     summary.seconds = time.monotonic() - began
     audit_record(
         event_type="stripe_events.imported",

@@ -1,48 +1,72 @@
-"""Replaying stored Stripe events (failed or pending), audited."""
+"""Replaying stored Stripe events (failed, pending or stuck), audited."""
 
 import datetime as dt
+from functools import reduce
+from operator import or_
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.services import audit_record
 from payments.models import StripeEvent
-from payments.webhook import process
+from payments.services.inbox import process
 
+Status = StripeEvent.Status
 # After this many attempts a failed event waits for a person (monitoring flags it).
 RETRY_MAX_ATTEMPTS = 10
 # A queued event still `received` after this long lost its task (broker down or
-# flushed): the scheduled job applies it. Longer than a burst's normal backlog (B4
-# drained 16,000 events in under five minutes), so the job does not race the worker.
+# flushed, worker killed mid-task): the scheduled job applies it. Longer than a
+# burst's normal backlog (B4 drained 16,000 events in under five minutes), so the
+# job does not race the worker.
 QUEUED_GRACE = dt.timedelta(minutes=15)
 RETRY_BACKOFF_CAP = dt.timedelta(hours=6)
+
+
+def _stuck(now: dt.datetime) -> Q:
+    """Events stored more than QUEUED_GRACE before `now` that no worker applied."""
+    return Q(status=Status.RECEIVED, received_at__lte=now - QUEUED_GRACE)
 
 
 def events_reprocess(
     *,
     failed: bool = False,
     pending: bool = False,
+    stuck: bool = False,
     event_id: str = "",
+    now: dt.datetime | None = None,
     actor=None,
     actor_label: str = "",
 ) -> dict[str, int]:
-    """Process the chosen events again; returns how many ended in each status.
+    """Process the chosen events again, oldest first; returns how many ended in
+    each status.
 
-    Idempotent: a processed event is left as it is.
+    `event_id` chooses one event; otherwise every `failed` one, every `pending`
+    one and, with `stuck`, every one left `received` longer than QUEUED_GRACE at
+    `now` (default: now). Idempotent: a processed event is left as it is. Writes
+    what processing writes and one `stripe_events.reprocessed` audit row. Needs
+    no broker: events are applied in this process.
     """
-    statuses = [s for s, chosen in (("failed", failed), ("pending", pending)) if chosen]
+    chosen = [
+        condition
+        for condition, wanted in (
+            (Q(status=Status.FAILED), failed),
+            (Q(status=Status.PENDING), pending),
+            (_stuck(now or timezone.now()), stuck),
+        )
+        if wanted
+    ]
     events = StripeEvent.objects.all()
     if event_id:
         events = events.filter(event_id=event_id)
-    elif statuses:
-        events = events.filter(status__in=statuses)
+    elif chosen:
+        events = events.filter(reduce(or_, chosen))
     else:
         events = events.none()
     outcome: dict[str, int] = {}
     for pk in list(
         events.order_by("stripe_created", "id").values_list("pk", flat=True)
     ):
-        status = process(pk).status
+        status = process(event_pk=pk).status
         outcome[status] = outcome.get(status, 0) + 1
     audit_record(
         event_type="stripe_events.reprocessed",
@@ -51,6 +75,7 @@ def events_reprocess(
         metadata={
             "failed": failed,
             "pending": pending,
+            "stuck": stuck,
             "event_id": event_id,
             "outcome": outcome,
         },
@@ -80,17 +105,16 @@ def events_due_for_retry(*, now: dt.datetime) -> QuerySet[StripeEvent]:
             attempts=attempts,
             processed_at__lte=now - retry_backoff(attempts=attempts),
         )
-    lost = Q(status=StripeEvent.Status.RECEIVED, received_at__lte=now - QUEUED_GRACE)
-    retryable = Q(status__in=[StripeEvent.Status.FAILED, StripeEvent.Status.PENDING])
-    return StripeEvent.objects.filter((due & retryable) | lost)
+    retryable = Q(status__in=[Status.FAILED, Status.PENDING])
+    return StripeEvent.objects.filter((due & retryable) | _stuck(now))
 
 
 def events_reprocess_due(
     *, now: dt.datetime | None = None, actor_label: str
 ) -> dict[str, int]:
     """Retry the events due at `now` (default: now; see events_due_for_retry),
-    oldest first, each
-    through `events_reprocess`; returns how many ended in each status.
+    oldest first, each through `events_reprocess`; returns how many ended in each
+    status.
 
     Writes what processing writes and one `stripe_events.reprocessed` audit row
     per event. Events at RETRY_MAX_ATTEMPTS stay failed, left for a person.

@@ -23,7 +23,7 @@ def test_a_database_error_mid_handler_leaves_the_event_failed_and_no_partial_wri
         raise DatabaseError("injected: connection lost")
 
     # Fails after the payment row and the stock decrement are written.
-    monkeypatch.setattr("payments.services.ledger.order_transition", broken)
+    monkeypatch.setattr("payments.services.ledger.payments.order_mark_paid", broken)
     response = post(client, intent_succeeded(order))
     assert response.status_code == 500
     event = StripeEvent.objects.get()
@@ -52,7 +52,7 @@ def test_stripe_retrying_a_failed_event_applies_it(client, customer, monkeypatch
     order = place_order(customer=customer, variants={VariantFactory(stock=5): 1})
     event = intent_succeeded(order)
     monkeypatch.setattr(
-        "payments.services.ledger.stock_sell",
+        "payments.services.ledger.payments.stock_sell",
         lambda **kw: (_ for _ in ()).throw(DatabaseError("boom")),
     )
     assert post(client, event).status_code == 500
@@ -73,7 +73,11 @@ def test_reprocessing_is_idempotent(client, customer, capsys):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [((), "say which events"), (("--id", "evt_nope"), "no stored event evt_nope")],
+    [
+        ((), "say which events: --failed, --pending, --stuck or --id EVT"),
+        (("--id", "evt_nope"), "no stored event evt_nope"),
+        (("--id", "evt_1", "--stuck"), "--id names one event: leave out --failed"),
+    ],
 )
 def test_the_reprocess_command_explains_a_mistake(args, message):
     with pytest.raises(CommandError, match=message):
@@ -92,7 +96,7 @@ def test_the_reprocess_command_fails_in_one_line_from_the_shell():
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "CommandError: say which events: --failed, --pending or --id EVT"
+        "CommandError: say which events: --failed, --pending, --stuck or --id EVT"
     ]
 
 
@@ -101,7 +105,7 @@ def test_the_ops_reprocess_button_is_audited(client, ops_user, customer, monkeyp
 
     order = place_order(customer=customer, variants={VariantFactory(stock=5): 1})
     monkeypatch.setattr(
-        "payments.services.ledger.stock_sell",
+        "payments.services.ledger.payments.stock_sell",
         lambda **kw: (_ for _ in ()).throw(DatabaseError("boom")),
     )
     post(client, intent_succeeded(order))

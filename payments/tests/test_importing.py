@@ -1,5 +1,6 @@
 """Importing a JSONL file of Stripe events: the real corpus, a generated merchant
-history in any order (and twice), bad lines, and the management command."""
+history in any order (and twice), bad lines, the snapshots rebuilt after an import
+(analyticsapp.services.history) and the management command."""
 
 import datetime as dt
 import importlib.util
@@ -14,17 +15,22 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
-from analyticsapp.models import DailySnapshot, MrrDailySnapshot
+from analyticsapp.models import DailySnapshot, MrrDailySnapshot, SnapshotRun
+from analyticsapp.services.history import (
+    snapshots_rebuild_touched,
+    stripe_history_import,
+)
+from analyticsapp.services.snapshots import snapshots_build
 from audit.models import AuditLog
 from core.timeutils import business_day
 from payments.handlers import HANDLERS
 from payments.models import Payment, Refund, StripeEvent
 from payments.services.importing import events_import
+from payments.tests.corpus import FILES as CORPUS
+from payments.tests.corpus import needs_corpus
 from subscriptions.models import Subscription, SubscriptionChange
 
 pytestmark = pytest.mark.django_db
-CORPUS = Path(settings.BASE_DIR).parent / "shared" / "stripe_events"
-CORPUS_FILES = sorted(CORPUS.glob("*__*.json")) if CORPUS.exists() else []
 GENERATOR = Path(settings.BASE_DIR) / "scripts" / "generate_sample_history.py"
 
 
@@ -45,7 +51,13 @@ def sample() -> list[str]:
 
 
 def _import(lines, **kwargs):
+    """The payments import alone: the inbox and the ledger, no snapshots."""
     return events_import(lines=lines, actor_label="test", **kwargs)
+
+
+def _import_and_rebuild(lines):
+    """The import as the command runs it: then the snapshots of the days touched."""
+    return stripe_history_import(lines=lines, actor_label="test")
 
 
 def _expected_payments(lines) -> int:
@@ -144,28 +156,29 @@ def _database() -> dict:
 def sorted_ledger(sample, django_db_setup, django_db_blocker) -> dict:
     """The ledger after importing the sample as written (sorted), rolled back."""
     with django_db_blocker.unblock(), transaction.atomic():
-        _import(sample)
+        _import_and_rebuild(sample)
         ledger = _ledger()
         transaction.set_rollback(True)
     return ledger
 
 
-@pytest.mark.skipif(not CORPUS_FILES, reason="../shared/stripe_events not present")
+@needs_corpus
 def test_every_corpus_event_imports_without_failure():
-    lines = [json.dumps(json.loads(p.read_text("utf-8"))) for p in CORPUS_FILES]
+    lines = [json.dumps(json.loads(p.read_text("utf-8"))) for p in CORPUS]
 
-    summary = _import(lines, rebuild=False)
+    summary = _import(lines)
 
     totals = summary.totals
-    assert summary.events == len(CORPUS_FILES) >= 50
+    assert summary.events == len(CORPUS) >= 50
     assert totals["failed"] == totals["invalid"] == totals["duplicate"] == 0
     assert not StripeEvent.objects.filter(status="failed").exists()
     assert totals["new"] + totals["ignored"] + totals["pending"] == summary.events
-    assert _import(lines, rebuild=False).totals["duplicate"] == summary.events
+    assert _import(lines).totals["duplicate"] == summary.events
 
 
 def test_sample_imports_every_event_once_and_counts_each_payment_once(sample):
-    summary = _import(sample)
+    done = _import_and_rebuild(sample)
+    summary = done.summary
 
     totals = summary.totals
     assert summary.events == len(sample)
@@ -179,25 +192,69 @@ def test_sample_imports_every_event_once_and_counts_each_payment_once(sample):
     )
     first = min(json.loads(line)["created"] for line in sample)
     last = max(json.loads(line)["created"] for line in sample)
-    assert summary.rebuilt_from == business_day(
-        dt.datetime.fromtimestamp(first, dt.UTC)
-    )
-    assert summary.rebuilt_to == business_day(dt.datetime.fromtimestamp(last, dt.UTC))
-    assert DailySnapshot.objects.count() == summary.rebuilt_days
+    first_day = business_day(dt.datetime.fromtimestamp(first, dt.UTC))
+    last_day = business_day(dt.datetime.fromtimestamp(last, dt.UTC))
+    assert (summary.touched_from, summary.touched_to) == (first_day, last_day)
+    assert (done.rebuilt_from, done.rebuilt_to) == (first_day, last_day)
+    assert DailySnapshot.objects.count() == done.rebuilt_days
     gross = sum(DailySnapshot.objects.values_list("gross_revenue_pennies", flat=True))
     assert gross == sum(Payment.objects.values_list("amount_pennies", flat=True))
     assert Subscription.objects.filter(status="canceled").exists()
     assert Subscription.objects.filter(status="active", mrr_pennies__gt=0).exists()
 
 
+def test_the_payments_import_builds_no_snapshot_and_names_the_days_it_touched(
+    sample,
+):
+    lines = sample[:60]
+
+    summary = _import(lines)
+
+    created = [json.loads(line)["created"] for line in lines]
+    first, last = (
+        business_day(dt.datetime.fromtimestamp(t, dt.UTC))
+        for t in (min(created), max(created))
+    )
+    assert (summary.touched_from, summary.touched_to) == (first, last)
+    assert not DailySnapshot.objects.exists() and not SnapshotRun.objects.exists()
+    audit = AuditLog.objects.get(event_type="stripe_events.imported")
+    assert audit.metadata["days_touched"] == {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "days": (last - first).days + 1,
+    }
+
+
+def test_a_backdated_import_rebuilds_up_to_the_last_day_already_built():
+    day = dt.date(2025, 1, 1)
+    snapshots_build(
+        date_from=day, date_to=day + dt.timedelta(days=40), triggered_by="t"
+    )
+
+    rebuilt = snapshots_rebuild_touched(
+        date_from=day + dt.timedelta(days=2),
+        date_to=day + dt.timedelta(days=3),
+        triggered_by="import_stripe_events:test",
+    )
+
+    assert rebuilt == (day + dt.timedelta(days=2), day + dt.timedelta(days=40))
+    runs = SnapshotRun.objects.filter(triggered_by="import_stripe_events:test")
+    # 39 days in 31-day chunks, each its own run.
+    assert sorted(runs.values_list("date_from", "date_to")) == [
+        (day + dt.timedelta(days=2), day + dt.timedelta(days=32)),
+        (day + dt.timedelta(days=33), day + dt.timedelta(days=40)),
+    ]
+
+
 def test_importing_the_sample_twice_changes_nothing(sample):
-    _import(sample)
+    _import_and_rebuild(sample)
     before = _database()
 
-    again = _import(sample)
+    again = _import_and_rebuild(sample)
 
-    assert again.totals["duplicate"] == len(sample)
-    assert again.totals["new"] == 0
+    assert again.summary.totals["duplicate"] == len(sample)
+    assert again.summary.totals["new"] == 0
+    assert again.summary.touched_from is None
     assert again.rebuilt_from is None  # nothing new: no snapshot rebuilt
     assert _database() == before
 
@@ -206,7 +263,7 @@ def test_a_file_repeating_every_event_in_reverse_counts_the_repeats_as_duplicate
     sample, sorted_ledger
 ):
 
-    summary = _import(sample + sample[::-1])
+    summary = _import_and_rebuild(sample + sample[::-1]).summary
 
     assert summary.totals["duplicate"] == len(sample)
     assert summary.totals["new"] + summary.totals["ignored"] == len(sample)
@@ -217,7 +274,7 @@ def test_a_shuffled_file_gives_the_same_ledger_as_the_sorted_one(sample, sorted_
     shuffled = sample[:]
     random.Random(1).shuffle(shuffled)
 
-    _import(shuffled)
+    _import_and_rebuild(shuffled)
 
     assert _ledger() == sorted_ledger
 
@@ -230,7 +287,7 @@ def test_pages_imported_newest_first_converge_to_the_sorted_ledger(
     their payment), across imports."""
     pages = [sample[i : i + 100] for i in range(0, len(sample), 100)]
 
-    summaries = [_import(page) for page in reversed(pages)]
+    summaries = [_import_and_rebuild(page).summary for page in reversed(pages)]
 
     assert sum(s.totals["failed"] for s in summaries) == 0
     assert not StripeEvent.objects.filter(status__in=["pending", "failed"]).exists()
@@ -241,7 +298,7 @@ def test_events_imported_one_by_one_newest_first_count_each_payment_once(sample)
     first_weeks = sample[:200]
 
     for line in reversed(first_weeks):  # as webhooks could deliver them
-        _import([line], rebuild=False)
+        _import([line])
 
     assert Payment.objects.count() == _expected_payments(first_weeks)
 
@@ -257,7 +314,7 @@ def test_bad_lines_are_counted_with_their_numbers_and_the_rest_imports(sample):
         json.dumps([1, 2]),
     ]
 
-    summary = _import(lines, rebuild=False)
+    summary = _import(lines)
 
     assert [(i.line, i.reason) for i in summary.invalid] == [
         (2, "not JSON"),
@@ -282,9 +339,7 @@ def test_events_the_inbox_cannot_hold_are_invalid_lines_not_a_crash(
     nul = json.loads(sample[1])
     nul["data"]["object"]["metadata"] = {"note": "a\u0000b"}
 
-    summary = _import(
-        [json.dumps(e) for e in (long_id, far_future, nul, good)], rebuild=False
-    )
+    summary = _import([json.dumps(e) for e in (long_id, far_future, nul, good)])
 
     reasons = {i.line: i.reason for i in summary.invalid}
     assert reasons[1] == "event id longer than 255 characters"
@@ -305,7 +360,7 @@ def test_an_event_stored_but_never_processed_is_processed_on_import(sample):
         payload=event,
     )
 
-    summary = _import(sample[:1], rebuild=False)
+    summary = _import(sample[:1])
 
     assert summary.totals["duplicate"] == 0
     assert StripeEvent.objects.get().status in {"processed", "ignored"}
@@ -326,6 +381,12 @@ def test_command_prints_progress_and_a_summary_and_writes_an_audit_row(
     assert "snapshots:" in output
     assert "invoice.paid" in output
     assert "imported events.jsonl: 300 line(s), 300 event(s)" in output
+    built = DailySnapshot.objects.order_by("day").values_list("day", flat=True)
+    assert f"snapshots rebuilt {built.first()}..{built.last()}" in output
+    assert AuditLog.objects.filter(
+        event_type="analytics.snapshots_built",
+        actor_label__startswith="import_stripe_events:cli:",
+    ).exists()
     audit = AuditLog.objects.get(event_type="stripe_events.imported")
     assert audit.actor_label.startswith("cli:")
     assert audit.metadata["file"] == "events.jsonl"

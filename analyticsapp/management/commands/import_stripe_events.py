@@ -5,7 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.services.importing import OUTCOMES, ImportProgress, events_import
+from analyticsapp.services.history import HistoryImport, stripe_history_import
+from payments.services.importing import OUTCOMES, ImportProgress
 
 COLUMNS = (*OUTCOMES, "total")
 
@@ -22,6 +23,8 @@ def _quiet(logger_name: str, level: int):
         logger.setLevel(previous)
 
 
+# Here, not in payments: the import is followed by a snapshot rebuild, and
+# payments may not import analyticsapp (ARCHITECTURE.md).
 class Command(BaseCommand):
     help = (
         "Import a JSONL file of Stripe events (Events API / `stripe events list`) "
@@ -45,7 +48,7 @@ class Command(BaseCommand):
         level = logging.INFO if verbosity > 1 else logging.WARNING
         with stream, _quiet("payments.webhook", level):
             try:
-                summary = events_import(
+                done = stripe_history_import(
                     lines=stream,
                     actor_label=f"cli:{getpass.getuser()}",
                     file_name=path.name,
@@ -56,8 +59,8 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{file} is not UTF-8 text ({exc.reason}); nothing was imported"
                 ) from exc
-        self._report(summary)
-        failed = summary.totals["failed"]
+        self._report(done)
+        failed = done.summary.totals["failed"]
         if failed:
             raise CommandError(
                 f"{failed} event(s) failed: see their errors at "
@@ -72,7 +75,8 @@ class Command(BaseCommand):
             f"ETA {p.eta_seconds:.0f}s"
         )
 
-    def _report(self, summary) -> None:
+    def _report(self, done: HistoryImport) -> None:
+        summary = done.summary
         width = max([len("event type"), *map(len, summary.by_type)])
         header = f"{'event type':<{width}}" + "".join(f"{c:>10}" for c in COLUMNS)
         self.stdout.write(header)
@@ -93,10 +97,10 @@ class Command(BaseCommand):
                 f"{summary.invalid_count} invalid line(s) skipped: {shown}"
                 + (f" and {more} more" if more > 0 else "")
             )
-        if summary.rebuilt_from:
+        if done.rebuilt_from:
             self.stdout.write(
-                f"snapshots rebuilt {summary.rebuilt_from}..{summary.rebuilt_to} "
-                f"({summary.rebuilt_days} days)"
+                f"snapshots rebuilt {done.rebuilt_from}..{done.rebuilt_to} "
+                f"({done.rebuilt_days} days)"
             )
         self.stdout.write(
             self.style.SUCCESS(

@@ -10,8 +10,6 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django.urls import reverse
 
-from accounts.anonymise import outward_code
-from accounts.management.commands.anonymise_customer import Command
 from accounts.models import User
 from analyticsapp.models import DailySnapshot
 from analyticsapp.services.snapshots import METRICS, snapshots_build
@@ -21,7 +19,9 @@ from orders.models import Order, OrderStatusChange
 from orders.services.cart import CartEntry
 from orders.services.checkout import ShippingAddress, new_checkout_token, order_place
 from orders.services.lifecycle import order_fulfil
+from payments.management.commands.anonymise_customer import Command
 from payments.models import Payment, Refund, StripeEvent
+from payments.services.anonymise import outward_code
 from payments.tests.events import (
     BASE,
     charge_succeeded,

@@ -1,9 +1,11 @@
 """Erasing a customer's personal data on request, keeping the books intact.
 
 docs/data_governance.md says what is scrubbed, what is kept and why. Erasure spans
-the apps above accounts (orders, payments): this module is the one place accounts
-reads them, and nothing in accounts imports it (only the `anonymise_customer`
-command does), so the import direction of the rest of the app is unchanged.
+accounts (the user), orders (their addresses) and payments (the Stripe payloads
+about them, and the disputes that hold it back), so it lives in payments, the
+lowest app that may import all three (ARCHITECTURE.md: imports point down); in
+accounts it made accounts import payments. Wishlist items are only counted,
+through the user's reverse relation.
 """
 
 import re

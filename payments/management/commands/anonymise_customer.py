@@ -2,12 +2,12 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.anonymise import (
+from accounts.models import User
+from payments.services.anonymise import (
     AnonymisationRefused,
     customer_anonymisation_plan,
     customer_anonymise,
 )
-from accounts.models import User
 
 
 class Command(BaseCommand):

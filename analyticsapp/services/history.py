@@ -1,0 +1,111 @@
+"""A merchant's Stripe history imported, then the snapshots of the days it touched.
+
+Importing is payments' (`payments.services.importing.events_import`); the
+snapshots are analytics', so the rebuild that follows an import lives here and
+payments never imports analyticsapp (ARCHITECTURE.md: imports point down).
+"""
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.db.models import Max
+
+from analyticsapp.models import DailySnapshot, MrrDailySnapshot
+from analyticsapp.services.snapshots import snapshots_build
+from payments.services.importing import (
+    PROGRESS_EVERY,
+    ImportProgress,
+    ImportSummary,
+    ProgressMeter,
+    events_import,
+)
+
+SNAPSHOT_CHUNK_DAYS = 31
+
+
+@dataclass(frozen=True)
+class HistoryImport:
+    """An import's summary and the snapshot days rebuilt after it (None: none)."""
+
+    summary: ImportSummary
+    rebuilt_from: dt.date | None = None
+    rebuilt_to: dt.date | None = None
+
+    @property
+    def rebuilt_days(self) -> int:
+        if self.rebuilt_from is None or self.rebuilt_to is None:
+            return 0
+        return (self.rebuilt_to - self.rebuilt_from).days + 1
+
+
+def stripe_history_import(
+    *,
+    lines: Iterable[str],
+    actor_label: str,
+    file_name: str = "",
+    rebuild: bool = True,
+    progress: Callable[[ImportProgress], None] | None = None,
+    progress_every: int = PROGRESS_EVERY,
+) -> HistoryImport:
+    """Import a JSONL file of Stripe events, then rebuild the snapshots it touched.
+
+    Writes what `events_import` writes (inbox, ledger, its audit row) and then,
+    unless `rebuild` is false and if anything new was stored, what
+    `snapshots_rebuild_touched` writes.
+    """
+    summary = events_import(
+        lines=lines,
+        actor_label=actor_label,
+        file_name=file_name,
+        progress=progress,
+        progress_every=progress_every,
+    )
+    if not rebuild or summary.touched_from is None:
+        return HistoryImport(summary=summary)
+    rebuilt_from, rebuilt_to = snapshots_rebuild_touched(
+        date_from=summary.touched_from,
+        date_to=summary.touched_to,
+        triggered_by=f"import_stripe_events:{actor_label}"[:254],
+        progress=progress,
+    )
+    return HistoryImport(
+        summary=summary, rebuilt_from=rebuilt_from, rebuilt_to=rebuilt_to
+    )
+
+
+def snapshots_rebuild_touched(
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    triggered_by: str,
+    progress: Callable[[ImportProgress], None] | None = None,
+) -> tuple[dt.date, dt.date]:
+    """Rebuild the snapshots from `date_from` to `date_to`, or to the last day
+    already built if later: a backdated payment changes later days too (returning
+    customers, lifetime orders, MRR carried forward). Returns the range rebuilt.
+
+    Writes the snapshots in 31-day chunks, each its own transaction, SnapshotRun
+    and audit row (`snapshots_build`); reports progress after each chunk.
+    """
+    built = [
+        model.objects.aggregate(last=Max("day"))["last"]
+        for model in (DailySnapshot, MrrDailySnapshot)
+    ]
+    date_to = max([date_to, *(day for day in built if day is not None)])
+    meter = ProgressMeter(
+        progress,
+        stage="snapshots",
+        unit="days",
+        total=(date_to - date_from).days + 1,
+        every=SNAPSHOT_CHUNK_DAYS,
+    )
+    chunk_from = date_from
+    while chunk_from <= date_to:
+        chunk_to = min(chunk_from + dt.timedelta(days=SNAPSHOT_CHUNK_DAYS - 1), date_to)
+        snapshots_build(
+            date_from=chunk_from, date_to=chunk_to, triggered_by=triggered_by
+        )
+        meter.advance((chunk_to - chunk_from).days + 1)
+        chunk_from = chunk_to + dt.timedelta(days=1)
+    return date_from, date_to
