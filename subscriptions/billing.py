@@ -22,7 +22,6 @@ RENEWING = [Status.TRIALING, Status.ACTIVE, Status.PAST_DUE]
 OFFLINE_PREFIX = "sub_offline"
 
 
-@transaction.atomic
 def subscription_cancel_at_period_end(
     *, subscription: Subscription, actor
 ) -> Subscription:
@@ -30,14 +29,18 @@ def subscription_cancel_at_period_end(
 
     The subscription shows the cancellation as pending until Stripe's
     customer.subscription.updated confirms it (offline: delivered after commit);
-    asking again while pending or confirmed changes nothing. Writes
-    `cancel_requested_at` and an audit row.
+    asking again while pending or confirmed changes nothing. Once Stripe has
+    answered, writes `cancel_requested_at` and an audit row.
     """
-    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    subscription = Subscription.objects.get(pk=subscription.pk)
     if not subscription.is_live:
         raise DomainError("This subscription has already ended.")
     if subscription.cancel_at_period_end or subscription.cancel_pending:
         return subscription
+    # Nothing is recorded before Stripe is asked: shown as pending, a request
+    # that never reached Stripe (a crash, a refusal) would tell the customer
+    # their subscription ends when it does not. Asking twice is harmless, as
+    # Stripe sets cancel_at_period_end either way.
     try:
         get_gateway().cancel_subscription_at_period_end(
             subscription_id=subscription.stripe_subscription_id
@@ -46,19 +49,29 @@ def subscription_cancel_at_period_end(
         raise DomainError(
             f"Stripe refused the cancellation: {exc.user_message or exc}"
         ) from exc
-    subscription.cancel_requested_at = timezone.now()
-    subscription.save(update_fields=["cancel_requested_at", "updated_at"])
-    audit_record(
-        event_type="subscription.cancel_requested",
-        actor=actor,
-        target=subscription,
-        metadata={
-            "subscription": subscription.stripe_subscription_id,
-            "period_end": subscription.current_period_end.isoformat()
-            if subscription.current_period_end
-            else None,
-        },
-    )
+    return _cancel_requested(subscription=subscription, actor=actor)
+
+
+def _cancel_requested(*, subscription: Subscription, actor) -> Subscription:
+    """Record that Stripe accepted the cancellation; its event may be in already.
+
+    Writes `cancel_requested_at` and an audit row.
+    """
+    with transaction.atomic(durable=True):
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        subscription.cancel_requested_at = timezone.now()
+        subscription.save(update_fields=["cancel_requested_at", "updated_at"])
+        audit_record(
+            event_type="subscription.cancel_requested",
+            actor=actor,
+            target=subscription,
+            metadata={
+                "subscription": subscription.stripe_subscription_id,
+                "period_end": subscription.current_period_end.isoformat()
+                if subscription.current_period_end
+                else None,
+            },
+        )
     return subscription
 
 
@@ -70,7 +83,7 @@ class RenewalRun:
     ended: int = 0
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def subscriptions_renew_offline(
     *,
     at: dt.datetime | None = None,

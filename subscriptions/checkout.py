@@ -14,8 +14,9 @@ from core.exceptions import DomainError
 from payments.gateway import CheckoutSession, get_gateway
 from subscriptions.models import LIVE_STATUSES, Subscription
 
+STARTED = "subscription.checkout_started"
 
-@transaction.atomic
+
 def subscription_checkout_start(
     *, customer, variant: Variant, success_url: str, cancel_url: str
 ) -> CheckoutSession:
@@ -23,7 +24,8 @@ def subscription_checkout_start(
 
     Refuses a variant that is not a subscription for sale and a product the customer
     already subscribes to. Each attempt gets its own session (and idempotency key).
-    A returning subscriber keeps their Stripe customer. Writes an audit row.
+    A returning subscriber keeps their Stripe customer. Writes an audit row once
+    Stripe has answered.
     """
     variant = (
         Variant.objects.select_related("product")
@@ -38,8 +40,12 @@ def subscription_checkout_start(
             f"You already subscribe to {variant.product.name}: "
             "see Subscriptions in your account."
         )
+    # The attempt counts the starts already audited, so nothing needs recording
+    # before Stripe is asked: if the audit row below is lost (a crash after Stripe
+    # answered), the next start sends the same idempotency key and Stripe answers
+    # with the same session. No transaction is held open across the call.
     attempt = AuditLog.objects.filter(
-        event_type="subscription.checkout_started",
+        event_type=STARTED,
         actor=customer,
         target_type=variant._meta.label_lower,
         target_id=str(variant.pk),
@@ -64,15 +70,16 @@ def subscription_checkout_start(
             f"The payment page could not be opened: {exc.user_message or exc}. "
             "Try again in a moment."
         ) from exc
-    audit_record(
-        event_type="subscription.checkout_started",
-        actor=customer,
-        target=variant,
-        metadata={
-            "session": session.id,
-            "sku": variant.sku,
-            "unit_amount_pennies": variant.price_pennies,
-            "interval": variant.product.billing_interval,
-        },
-    )
+    with transaction.atomic(durable=True):
+        audit_record(
+            event_type=STARTED,
+            actor=customer,
+            target=variant,
+            metadata={
+                "session": session.id,
+                "sku": variant.sku,
+                "unit_amount_pennies": variant.price_pennies,
+                "interval": variant.product.billing_interval,
+            },
+        )
     return session

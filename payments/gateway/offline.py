@@ -1,19 +1,22 @@
-"""Payment gateways: the real one (Stripe's SDK) and the offline one.
+"""The offline Stripe simulator, for dev, demo and tests (`PAYMENTS_USE_STRIPE=0`).
 
-`get_gateway()` picks by `PAYMENTS_USE_STRIPE`. The offline gateway mints
-Stripe-shaped ids and objects and delivers signed Stripe-shaped events through
-`payments.webhook.receive`, the code path Stripe's own deliveries take; nothing
-after the signature check knows which gateway produced an event.
+It mints Stripe-shaped ids and objects and delivers signed Stripe-shaped events
+through `payments.webhook.receive`, the code path Stripe's own deliveries take;
+nothing after the signature check knows which gateway produced an event.
+
+Its gateway methods (the calls our code makes on Stripe) are guarded like the real
+gateway's; what Stripe itself does (a customer pays or is declined, a card holder
+disputes, a subscription starts or renews) is not a call of ours and is not.
 """
 
 import calendar
 import copy
 import datetime as dt
 import hashlib
+import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
 
 import stripe
 from django.conf import settings
@@ -23,163 +26,14 @@ from django.urls import reverse
 
 from catalog.models import Variant
 from orders.models import Order
+from payments.gateway.checkout_session import (
+    CheckoutSession,
+    order_metadata,
+    subscription_metadata,
+)
+from payments.gateway.guard import network_call
 from payments.models import StripeEvent
-
-
-@dataclass(frozen=True)
-class CheckoutSession:
-    id: str
-    url: str
-
-
-def _metadata(order: Order) -> dict:
-    return {"order_id": str(order.pk), "order_number": order.number}
-
-
-def _subscription_metadata(customer, variant: Variant) -> dict:
-    """On the session and the subscription: whose it is and what they subscribed to."""
-    return {"user_id": str(customer.pk), "variant_id": str(variant.pk)}
-
-
-class StripeGateway:
-    """Stripe's API through the official SDK, pinned to STRIPE_API_VERSION."""
-
-    def __init__(self, *, http_client=None):
-        self.client = stripe.StripeClient(
-            settings.STRIPE_SECRET_KEY,
-            stripe_version=settings.STRIPE_API_VERSION,
-            max_network_retries=2,
-            http_client=http_client,
-        )
-
-    def create_checkout_session(
-        self, *, order: Order, success_url: str, cancel_url: str, attempt: int
-    ) -> CheckoutSession:
-        """A Checkout Session (mode=payment); its PaymentIntent carries the order id."""
-        line_items = [
-            {
-                "quantity": line.quantity,
-                "price_data": {
-                    "currency": order.currency.lower(),
-                    "unit_amount": line.unit_price_pennies,
-                    "product_data": {
-                        "name": line.product_name
-                        + (f" ({line.variant_label})" if line.variant_label else "")
-                    },
-                },
-            }
-            for line in order.lines.all()
-        ]
-        if order.shipping_pennies:
-            line_items.append(
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": order.currency.lower(),
-                        "unit_amount": order.shipping_pennies,
-                        "product_data": {"name": "Shipping"},
-                    },
-                }
-            )
-        session = self.client.v1.checkout.sessions.create(
-            params={
-                "mode": "payment",
-                "line_items": line_items,
-                "customer_email": order.email,
-                "client_reference_id": str(order.pk),
-                "metadata": _metadata(order),
-                "payment_intent_data": {"metadata": _metadata(order)},
-                "success_url": success_url,
-                "cancel_url": cancel_url,
-                # Stripe's minimum; the stock reservation lasts as long.
-                "expires_at": int(time.time())
-                + 60 * max(30, settings.STOCK_RESERVATION_MINUTES),
-            },
-            options={"idempotency_key": f"checkout-{order.pk}-{attempt}"},
-        )
-        return CheckoutSession(id=session.id, url=session.url)
-
-    def expire_checkout_session(self, *, session_id: str) -> None:
-        self.client.v1.checkout.sessions.expire(session_id)
-
-    def create_subscription_checkout(
-        self,
-        *,
-        customer,
-        variant: Variant,
-        success_url: str,
-        cancel_url: str,
-        idempotency_key: str,
-        stripe_customer_id: str = "",
-    ) -> CheckoutSession:
-        """A Checkout Session (mode=subscription) for one subscription variant; the
-        session and the subscription it makes carry the user and variant ids.
-        A returning subscriber keeps their Stripe customer."""
-        product = variant.product
-        params = {
-            "mode": "subscription",
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": product.currency.lower(),
-                        "unit_amount": variant.price_pennies,
-                        "recurring": {"interval": product.billing_interval},
-                        "product_data": {"name": str(variant)},
-                    },
-                }
-            ],
-            "client_reference_id": str(customer.pk),
-            "metadata": _subscription_metadata(customer, variant),
-            "subscription_data": {
-                "metadata": _subscription_metadata(customer, variant)
-            },
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-        }
-        if stripe_customer_id:
-            params["customer"] = stripe_customer_id
-        else:
-            params["customer_email"] = customer.email
-        session = self.client.v1.checkout.sessions.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
-        return CheckoutSession(id=session.id, url=session.url)
-
-    def cancel_subscription_at_period_end(self, *, subscription_id: str) -> dict:
-        """Stripe keeps billing until the period ends, then deletes the subscription;
-        returns the updated subscription (the webhook event confirms it)."""
-        subscription = self.client.v1.subscriptions.update(
-            subscription_id, params={"cancel_at_period_end": True}
-        )
-        return subscription.to_dict()
-
-    def create_refund(
-        self,
-        *,
-        payment_intent: str,
-        charge: str,
-        amount_pennies: int,
-        reason: str,
-        idempotency_key: str,
-        metadata: dict,
-        charge_amount_pennies: int = 0,
-        refunded_before_pennies: int = 0,
-    ) -> dict:
-        params = {"amount": amount_pennies, "metadata": metadata}
-        if payment_intent:
-            params["payment_intent"] = payment_intent
-        else:
-            params["charge"] = charge
-        if reason:
-            params["reason"] = reason
-        refund = self.client.v1.refunds.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
-        return refund.to_dict()
-
-
-# --- offline ------------------------------------------------------------------------
+from payments.webhook import receive
 
 
 def _stripe_id(prefix: str, seed: str | None = None) -> str:
@@ -195,8 +49,6 @@ def sign(
     payload: bytes, *, secret: str | None = None, timestamp: int | None = None
 ) -> str:
     """A `Stripe-Signature` header for `payload`, as Stripe computes it."""
-    import hmac
-
     secret = secret or settings.STRIPE_WEBHOOK_SECRET.split(",")[0].strip()
     timestamp = timestamp or int(time.time())
     signed = f"{timestamp}.".encode() + payload
@@ -245,8 +97,6 @@ def event_envelope(event_type: str, obj: dict, *, created: int | None = None) ->
 
 def deliver(events: list[dict]) -> list:
     """Sign and hand each event to the webhook pipeline, in order."""
-    from payments.webhook import receive
-
     results = []
     for event in events:
         body = json.dumps(event, separators=(",", ":")).encode()
@@ -258,6 +108,7 @@ class OfflineGateway:
     """Offline payments for dev, demo and tests: a local checkout page and signed
     Stripe-shaped events delivered after the current transaction commits."""
 
+    @network_call
     def create_checkout_session(
         self, *, order: Order, success_url: str, cancel_url: str, attempt: int
     ) -> CheckoutSession:
@@ -269,6 +120,7 @@ class OfflineGateway:
             url=reverse("payments:offline_checkout", args=[session_id]),
         )
 
+    @network_call
     def expire_checkout_session(self, *, session_id: str) -> None:
         order = Order.objects.filter(stripe_checkout_session_id=session_id).first()
         events = [
@@ -309,7 +161,7 @@ class OfflineGateway:
                 "paid": True,
                 "status": "succeeded",
                 "payment_intent": pi_id,
-                "metadata": _metadata(order),
+                "metadata": order_metadata(order),
                 "billing_details": {"email": order.email, "name": order.shipping_name},
                 "refunded": False,
             }
@@ -330,6 +182,78 @@ class OfflineGateway:
             ]
         transaction.on_commit(lambda: deliver(events))
 
+    def pay_by_bank(self, *, order: Order, session_id: str) -> str:
+        """What Stripe sends when the customer chooses a delayed method (a bank
+        debit): the session completes unpaid and the PaymentIntent is processing.
+        Returns the PaymentIntent id for `settle_bank_payment`."""
+        pi_id = _stripe_id("pi")
+        now = int(time.time())
+        session = self._session(
+            session_id, order, status="complete", payment_intent=pi_id
+        )
+        session["payment_status"] = "unpaid"
+        events = [
+            event_envelope("checkout.session.completed", session, created=now),
+            event_envelope(
+                "payment_intent.processing",
+                self._intent(order, pi_id, None, "processing", now),
+                created=now,
+            ),
+        ]
+        transaction.on_commit(lambda: deliver(events))
+        return pi_id
+
+    def settle_bank_payment(
+        self, *, order: Order, session_id: str, payment_intent: str, succeeded: bool
+    ) -> None:
+        """What Stripe sends when a bank debit clears (the PaymentIntent succeeds,
+        then the session's async_payment_succeeded) or fails."""
+        now = int(time.time())
+        session = self._session(
+            session_id, order, status="complete", payment_intent=payment_intent
+        )
+        if succeeded:
+            charge_id = _stripe_id("ch")
+            events = [
+                event_envelope(
+                    "payment_intent.succeeded",
+                    self._intent(order, payment_intent, charge_id, "succeeded", now),
+                    created=now,
+                ),
+                event_envelope(
+                    "checkout.session.async_payment_succeeded",
+                    dict(session, payment_status="paid"),
+                    created=now,
+                ),
+            ]
+        else:
+            intent = self._intent(
+                order, payment_intent, None, "requires_payment_method", now
+            )
+            intent["last_payment_error"] = {
+                "type": "card_error",
+                "code": "debit_not_authorized",
+                "message": "The bank payment did not go through.",
+            }
+            events = [
+                event_envelope("payment_intent.payment_failed", intent, created=now),
+                event_envelope(
+                    "checkout.session.async_payment_failed",
+                    dict(session, payment_status="unpaid"),
+                    created=now,
+                ),
+            ]
+        transaction.on_commit(lambda: deliver(events))
+
+    def fail_refund(self, *, refund: dict) -> None:
+        """What Stripe sends when a refund that succeeded fails afterwards (the
+        bank returned it): `refund.failed`, dated now."""
+        now = int(time.time())
+        failed = dict(refund, status="failed", failure_reason="lost_or_stolen_card")
+        events = [event_envelope("refund.failed", failed, created=now)]
+        transaction.on_commit(lambda: deliver(events))
+
+    @network_call
     def create_refund(
         self,
         *,
@@ -428,6 +352,7 @@ class OfflineGateway:
     # Subscriptions. Stripe keeps a subscription's state; offline, the last
     # customer.subscription.* event sent for it (in the inbox) is that state.
 
+    @network_call
     def create_subscription_checkout(
         self,
         *,
@@ -449,7 +374,7 @@ class OfflineGateway:
             "unit_amount": variant.price_pennies,
             "currency": product.currency.lower(),
             "interval": product.billing_interval,
-            "metadata": _subscription_metadata(customer, variant),
+            "metadata": subscription_metadata(customer, variant),
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
@@ -544,6 +469,7 @@ class OfflineGateway:
         transaction.on_commit(lambda: deliver(events))
         return sub_id
 
+    @network_call
     def cancel_subscription_at_period_end(self, *, subscription_id: str) -> dict:
         """Answers with the updated subscription as Stripe does, and confirms it with
         customer.subscription.updated after commit."""
@@ -696,7 +622,7 @@ class OfflineGateway:
             "created": now,
             "status": status,
             "latest_charge": charge_id,
-            "metadata": _metadata(order),
+            "metadata": order_metadata(order),
             "receipt_email": order.email,
         }
 
@@ -712,10 +638,6 @@ class OfflineGateway:
             "currency": order.currency.lower() if order else None,
             "client_reference_id": str(order.pk) if order else None,
             "customer_email": order.email if order else None,
-            "metadata": _metadata(order) if order else {},
+            "metadata": order_metadata(order) if order else {},
             "payment_intent": payment_intent,
         }
-
-
-def get_gateway():
-    return StripeGateway() if settings.PAYMENTS_USE_STRIPE else OfflineGateway()

@@ -136,6 +136,54 @@ def test_refund_goes_to_the_payment_intent_with_an_idempotency_key(stripe_settin
     assert sent["form"]["metadata[order_id]"] == ["7"]
 
 
+def _refund_answer():
+    return (
+        200,
+        {
+            "id": "re_1",
+            "object": "refund",
+            "amount": 500,
+            "status": "pending",
+            "created": 1780000000,
+            "charge": "ch_1",
+            "currency": "gbp",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("base", "address"),
+    [
+        ("https://api.stripe.com", "https://api.stripe.com"),  # the default
+        ("http://localhost:8420", "http://localhost:8420"),  # localstripe
+        ("http://localhost:8420/", "http://localhost:8420"),
+    ],
+)
+def test_requests_go_to_the_configured_api_base(stripe_settings, base, address):
+    """STRIPE_API_BASE points the real gateway at a Stripe-compatible server."""
+    stripe_settings.STRIPE_API_BASE = base
+    http = RecordingHTTPClient(
+        [
+            _refund_answer(),
+            (200, {"id": "cs_test_1", "object": "checkout.session", "url": None}),
+        ]
+    )
+    gateway = StripeGateway(http_client=http)
+    gateway.create_refund(
+        payment_intent="pi_1",
+        charge="",
+        amount_pennies=500,
+        reason="",
+        idempotency_key="refund-abc",
+        metadata={},
+    )
+    gateway.expire_checkout_session(session_id="cs_test_1")
+    assert [r["url"] for r in http.requests] == [
+        f"{address}/v1/refunds",
+        f"{address}/v1/checkout/sessions/cs_test_1/expire",
+    ]
+
+
 def test_a_stripe_error_surfaces_as_the_sdk_error(stripe_settings):
     http = RecordingHTTPClient(
         [
