@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from core.models import TimeStampedModel
 from core.money import store_currency
@@ -122,6 +123,7 @@ class StockMovement(models.Model):
         REFUND_RESTOCK = "refund_restock", "Restocked by refund"
         ADJUSTMENT = "adjustment", "Manual adjustment"
         IMPORT = "import", "Import"
+        RESTOCK_REVERSED = "restock_reversed", "Restock reversed (refund failed)"
 
     variant = models.ForeignKey(
         Variant, on_delete=models.PROTECT, related_name="movements"
@@ -152,6 +154,7 @@ class StockMovement(models.Model):
                         "refund_restock",
                         "adjustment",
                         "import",
+                        "restock_reversed",
                     ]
                 ),
                 name="stock_movement_reason_valid",
@@ -160,6 +163,20 @@ class StockMovement(models.Model):
 
     def __str__(self):
         return f"{self.variant.sku} {self.delta:+d} ({self.reason})"
+
+
+class StockReservationQuerySet(models.QuerySet):
+    def holding(self, *, now=None):
+        """Reservations that hold stock: active and not yet expired at `now`."""
+        return self.filter(
+            status=StockReservation.Status.ACTIVE, expires_at__gt=now or timezone.now()
+        )
+
+    def lapsed(self, *, now=None):
+        """Active reservations past their expiry: holding nothing, left to the sweep."""
+        return self.filter(
+            status=StockReservation.Status.ACTIVE, expires_at__lte=now or timezone.now()
+        )
 
 
 class StockReservation(models.Model):
@@ -182,6 +199,8 @@ class StockReservation(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StockReservationQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

@@ -29,11 +29,8 @@ SORTS = {
 def _reserved_for_variant(now):
     return Coalesce(
         Subquery(
-            StockReservation.objects.filter(
-                variant=OuterRef("pk"),
-                status=StockReservation.Status.ACTIVE,
-                expires_at__gt=now,
-            )
+            StockReservation.objects.holding(now=now)
+            .filter(variant=OuterRef("pk"))
             .values("variant")
             .annotate(total=Sum("quantity"))
             .values("total"),
@@ -55,12 +52,11 @@ def variants_with_availability(queryset=None, *, now=None) -> QuerySet:
 def _product_sum(field, now):
     variants = Variant.objects.filter(product=OuterRef("pk"), active=True)
     if field == "reserved":
-        rows = StockReservation.objects.filter(
-            variant__product=OuterRef("pk"),
-            variant__active=True,
-            status=StockReservation.Status.ACTIVE,
-            expires_at__gt=now,
-        ).values("variant__product")
+        rows = (
+            StockReservation.objects.holding(now=now)
+            .filter(variant__product=OuterRef("pk"), variant__active=True)
+            .values("variant__product")
+        )
         return Coalesce(
             Subquery(
                 rows.annotate(t=Sum("quantity")).values("t"),

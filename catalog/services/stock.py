@@ -59,21 +59,25 @@ def _lock_variants(variant_ids) -> dict[int, Variant]:
     return {v.pk: v for v in rows}
 
 
+def _holds_no_stock(variant: Variant) -> bool:
+    """Preorder items are sold before stock exists; subscriptions have none."""
+    return variant.product.is_preorder or variant.product.is_subscription
+
+
+def _held_per_variant(reservations) -> dict[int, int]:
+    rows = reservations.values("variant_id").annotate(total=Sum("quantity"))
+    return {r["variant_id"]: r["total"] for r in rows}
+
+
 def reserved_quantities(
     variant_ids, *, now: dt.datetime | None = None
 ) -> dict[int, int]:
     """Units held by active, unexpired reservations, per variant."""
-    now = now or timezone.now()
-    rows = (
-        StockReservation.objects.filter(
-            variant_id__in=list(variant_ids),
-            status=StockReservation.Status.ACTIVE,
-            expires_at__gt=now,
+    return _held_per_variant(
+        StockReservation.objects.holding(now=now).filter(
+            variant_id__in=list(variant_ids)
         )
-        .values("variant_id")
-        .annotate(total=Sum("quantity"))
     )
-    return {r["variant_id"]: r["total"] for r in rows}
 
 
 def _move(*, variant_id, delta, reason, note="", reference="", actor=None):
@@ -159,12 +163,17 @@ def stock_reserve(
     shortfalls, holds = [], []
     for variant_id, requested in sorted(quantities.items()):
         variant = variants.get(variant_id)
-        if variant is None or not variant.active or not variant.product.active:
+        if variant is None:
             shortfalls.append(
                 Shortfall(variant_id, "", "This item", requested, available=0)
             )
             continue
-        if variant.product.is_preorder or variant.product.is_subscription:
+        if not variant.active or not variant.product.active:
+            shortfalls.append(
+                Shortfall(variant_id, variant.sku, str(variant), requested, available=0)
+            )
+            continue
+        if _holds_no_stock(variant):
             continue
         available = variant.stock_on_hand - reserved.get(variant_id, 0)
         if requested > available:
@@ -185,8 +194,39 @@ def stock_reserve(
     )
 
 
+@transaction.atomic
+def stock_reserve_again(
+    *, holder: str, quantities: dict[int, int], now: dt.datetime | None = None
+) -> list[StockReservation] | None:
+    """Hold `quantities` for `holder` afresh unless its live holds still cover them.
+
+    Locks the variants in primary-key order first, so two retries for one holder
+    cannot both take holds. Covered (every stocked variant held, unexpired, for at
+    least its units): writes nothing and returns None. Otherwise closes the
+    holder's active holds (lapsed ones as expired, live ones as released) and
+    returns new ones for the full quantities from stock_reserve, which raises
+    StockUnavailable naming every shortfall; nothing is closed then.
+    """
+    now = now or timezone.now()
+    variants = _lock_variants(quantities)
+    mine = StockReservation.objects.filter(holder=holder)
+    held = _held_per_variant(mine.holding(now=now))
+    if all(
+        held.get(variant_id, 0) >= quantity
+        for variant_id, quantity in quantities.items()
+        if variant_id not in variants or not _holds_no_stock(variants[variant_id])
+    ):
+        return None
+    mine.lapsed(now=now).update(status=StockReservation.Status.EXPIRED, closed_at=now)
+    mine.holding(now=now).update(status=StockReservation.Status.RELEASED, closed_at=now)
+    return stock_reserve(holder=holder, quantities=quantities, now=now)
+
+
 def stock_release(*, holder: str, now: dt.datetime | None = None) -> int:
-    """Release the holder's active reservations; returns how many were released."""
+    """Release the holder's active reservations; returns how many were released.
+
+    Consumed, released and expired ones keep their status and closing time.
+    """
     return StockReservation.objects.filter(
         holder=holder, status=StockReservation.Status.ACTIVE
     ).update(status=StockReservation.Status.RELEASED, closed_at=now or timezone.now())
@@ -196,9 +236,9 @@ def stock_release(*, holder: str, now: dt.datetime | None = None) -> int:
 def reservations_expire(*, now: dt.datetime | None = None, actor_label="system") -> int:
     """Mark every active reservation past its expiry as expired. Audited when any."""
     now = now or timezone.now()
-    count = StockReservation.objects.filter(
-        status=StockReservation.Status.ACTIVE, expires_at__lte=now
-    ).update(status=StockReservation.Status.EXPIRED, closed_at=now)
+    count = StockReservation.objects.lapsed(now=now).update(
+        status=StockReservation.Status.EXPIRED, closed_at=now
+    )
     if count:
         audit_record(
             event_type="stock.reservations_expired",
@@ -235,7 +275,7 @@ def stock_sell(*, holder: str, quantities: dict[int, int]) -> None:
     shortfalls, sales = [], []
     for variant_id, quantity in sorted(quantities.items()):
         variant = variants[variant_id]
-        if variant.product.is_preorder or variant.product.is_subscription:
+        if _holds_no_stock(variant):
             continue
         if quantity > variant.stock_on_hand:
             shortfalls.append(
@@ -264,8 +304,7 @@ def stock_restock(*, holder: str, quantities: dict[int, int], note: str, actor=N
     """Return units to stock (a refund with restock). Writes movements."""
     variants = _lock_variants(quantities)
     for variant_id, quantity in sorted(quantities.items()):
-        product = variants[variant_id].product
-        if quantity <= 0 or product.is_preorder or product.is_subscription:
+        if quantity <= 0 or _holds_no_stock(variants[variant_id]):
             continue
         _move(
             variant_id=variant_id,
@@ -275,3 +314,25 @@ def stock_restock(*, holder: str, quantities: dict[int, int], note: str, actor=N
             note=note,
             actor=actor,
         )
+
+
+@transaction.atomic
+def stock_restock_reverse(*, holder: str, quantities: dict[int, int], note: str):
+    """Take back units a refund returned when that refund failed afterwards: the
+    goods were counted in on a refund that did not happen. Never below zero (units
+    sold meanwhile stay sold; ops count the shelf). Writes movements."""
+    variants = _lock_variants(quantities)
+    for variant_id, quantity in sorted(quantities.items()):
+        variant = variants[variant_id]
+        product = variant.product
+        if quantity <= 0 or product.is_preorder or product.is_subscription:
+            continue
+        taken = min(quantity, variant.stock_on_hand)
+        if taken > 0:
+            _move(
+                variant_id=variant_id,
+                delta=-taken,
+                reason=Reason.RESTOCK_REVERSED,
+                reference=holder,
+                note=note,
+            )

@@ -1,5 +1,8 @@
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from catalog.models import Product, StockReservation, Variant
@@ -178,6 +181,31 @@ def test_stock_gone_since_the_cart_is_shown_and_nothing_is_ordered(client, custo
     assert Order.objects.filter(customer=customer).count() == 0
     cart_page = client.get(reverse("orders:cart")).content.decode()
     assert "is no longer available" in cart_page
+
+
+def test_a_lapsed_hold_of_another_order_does_not_block_checkout(customer):
+    variant = VariantFactory(stock=1)
+    lapsed = place_order(
+        customer=UserFactory(roles=["customer"]), variants={variant: 1}
+    )
+    StockReservation.objects.filter(holder=lapsed.holder).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    order = place_order(customer=customer, variants={variant: 1})
+    assert StockReservation.objects.holding().get().holder == order.holder
+
+
+def test_checkout_holds_the_stock_for_the_configured_minutes(customer, settings):
+    settings.STOCK_RESERVATION_MINUTES = 45
+    before = timezone.now()
+    order = place_order(customer=customer, variants={VariantFactory(stock=3): 2})
+    hold = StockReservation.objects.get(holder=order.holder)
+    assert (hold.quantity, hold.status) == (2, "active")
+    assert (
+        before + dt.timedelta(minutes=45)
+        <= hold.expires_at
+        <= timezone.now() + dt.timedelta(minutes=45)
+    )
 
 
 def test_checkout_raises_cart_changed_with_every_problem(customer):
