@@ -21,9 +21,9 @@ from core.timeutils import reporting_tz
 from orders.models import Order
 from orders.services.cart import CartEntry
 from orders.services.checkout import ShippingAddress, new_checkout_token, order_place
-from orders.services.lifecycle import order_fulfil
+from orders.services.lifecycle import By, order_cancel, order_fulfil
 from payments.gateway import OfflineGateway
-from payments.models import Payment
+from payments.models import Payment, Refund, StripeEvent
 from payments.services.checkout import checkout_start
 from payments.services.refunds import refund_issue
 
@@ -107,8 +107,10 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
             if order is None:
                 continue
             placed += 1
-            _pay(rng, gateway, order, moment, report)
-            later += _follow_ups(rng, order, moment, now)
+            if _pay(rng, gateway, order, moment, report) == "bank":
+                later += _bank_follow_ups(rng, order, moment, now)
+            else:
+                later += _follow_ups(rng, order, moment, now)
         if (index + 1) % 15 == 0 or index + 1 == days:
             elapsed = time.monotonic() - started
             rate = placed / elapsed if elapsed else 0.0
@@ -158,10 +160,33 @@ def _pay(rng, gateway, order, moment, report):
         if roll < 0.12:  # a declined card first
             gateway.pay(order=order, session_id=session.id, decline=True)
             report.add("payments declined")
+        bank = 0.12 <= roll < 0.15  # a bank debit: processing for days, then it clears
     with travel_to(moment + dt.timedelta(minutes=4)):
         session = checkout_start(order=order, success_url="/", cancel_url="/")
+        if bank:
+            gateway.pay_by_bank(order=order, session_id=session.id)
+            report.add("bank payments started")
+            return "bank"
         gateway.pay(order=order, session_id=session.id)
     report.add("payments")
+    return "card"
+
+
+def _bank_follow_ups(rng, order, moment, now):
+    """A bank debit clears two to four days on (one in four fails, and the
+    customer then pays by card the next day); until then the order shows
+    "payment processing"."""
+    acts = []
+    clears = moment + dt.timedelta(days=rng.randint(2, 4))
+    failed = rng.random() < 0.25
+    for when, act in (
+        (clears, "bank_fails" if failed else "bank_clears"),
+        (clears + dt.timedelta(days=1), "pay_by_card"),
+        (clears + dt.timedelta(days=1, hours=rng.randint(6, 30)), "fulfil"),
+    ):
+        if when < now - dt.timedelta(minutes=5) and (failed or act != "pay_by_card"):
+            acts.append((when, act, order.pk))
+    return acts
 
 
 def _follow_ups(rng, order, moment, now):
@@ -177,6 +202,8 @@ def _follow_ups(rng, order, moment, now):
     roll = rng.random()
     if roll < 0.03:
         plan(dt.timedelta(hours=rng.randint(1, 5)), "refund_full")
+        if rng.random() < 0.2:  # the bank returns the refund: it fails days later
+            plan(dt.timedelta(days=rng.randint(2, 4)), "refund_fails")
     elif roll < 0.09:
         plan(dt.timedelta(days=rng.randint(3, 12)), "refund_partial")
     elif roll < 0.105:
@@ -184,7 +211,45 @@ def _follow_ups(rng, order, moment, now):
     return acts
 
 
+def _bank_follow_up(gateway, act, order, report):
+    intent = (
+        StripeEvent.objects.filter(
+            type="payment_intent.processing",
+            payload__data__object__metadata__order_id=str(order.pk),
+        )
+        .values_list("object_id", flat=True)
+        .first()
+    )
+    if order.status != Order.Status.PENDING or intent is None:
+        return
+    if act == "pay_by_card":
+        try:  # paying again reserves the stock anew
+            session = checkout_start(order=order, success_url="/", cancel_url="/")
+        except DomainError:  # sold out meanwhile: the customer gives up
+            order_cancel(order=order, actor=order.customer, by=By.CUSTOMER)
+            report.add("orders canceled after a failed bank payment")
+            return
+        gateway.pay(order=order, session_id=session.id)
+        report.add("payments")
+        return
+    gateway.settle_bank_payment(
+        order=order,
+        session_id=order.stripe_checkout_session_id,
+        payment_intent=intent,
+        succeeded=act == "bank_clears",
+    )
+    report.add(
+        "bank payments cleared" if act == "bank_clears" else "bank payments failed"
+    )
+    if act == "bank_clears":
+        report.add("payments")
+
+
 def _follow_up(rng, gateway, ops, act, order, moment, report):
+    if act in ("bank_clears", "bank_fails", "pay_by_card"):
+        with travel_to(moment):
+            _bank_follow_up(gateway, act, order, report)
+        return
     with travel_to(moment):
         payment = _payment_of(order)
         if payment is None:
@@ -206,6 +271,25 @@ def _follow_up(rng, gateway, ops, act, order, moment, report):
                 idempotency_key=new_checkout_token(),
             )
             report.add("full refunds")
+        elif act == "refund_fails" and order.refund_status == Order.RefundStatus.FULL:
+            refund = Refund.objects.filter(
+                payment=payment, status=Refund.Status.SUCCEEDED
+            ).first()
+            if refund is not None:
+                gateway.fail_refund(
+                    refund={
+                        "id": refund.stripe_refund_id,
+                        "object": "refund",
+                        "amount": refund.amount_pennies,
+                        "charge": refund.stripe_charge_id,
+                        "payment_intent": refund.stripe_payment_intent,
+                        "currency": refund.currency.lower(),
+                        "created": int(refund.stripe_created.timestamp()),
+                        "reason": refund.reason or None,
+                        "metadata": {"order_id": str(order.pk)},
+                    }
+                )
+                report.add("refunds failed afterwards")
         elif act == "refund_partial" and order.refund_status == Order.RefundStatus.NONE:
             refund_issue(
                 order=order,

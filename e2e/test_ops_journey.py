@@ -52,7 +52,7 @@ def orders(mug, shopper, monkeypatch):
     def lost_connection(**kwargs):
         raise DatabaseError("injected: connection lost")
 
-    monkeypatch.setattr("payments.services.ledger.stock_sell", lost_connection)
+    monkeypatch.setattr("payments.services.ledger.payments.stock_sell", lost_connection)
     assert _deliver(stuck, 3).status == 500
     monkeypatch.undo()
     for order in (one, two, stuck):

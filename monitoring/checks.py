@@ -30,8 +30,8 @@ from catalog.selectors import variants_with_availability
 from core.money import format_money
 from core.timeutils import day_bounds_utc
 from orders.models import Order
-from payments.models import Dispute, Payment, Refund, StripeEvent
-from payments.webhook import HANDLERS
+from payments.handlers import HANDLERS
+from payments.models import Dispute, Payment, Refund, RefundRequest, StripeEvent
 
 Severity = ("critical", "high", "medium", "low")
 
@@ -248,7 +248,7 @@ def negative_available_stock():
 )
 def expired_reservations_not_released():
     grace = timezone.now() - dt.timedelta(minutes=15)
-    stale = StockReservation.objects.filter(status="active", expires_at__lt=grace)
+    stale = StockReservation.objects.lapsed(now=grace)
     count = stale.count()
     if not count:
         return []
@@ -264,12 +264,21 @@ def expired_reservations_not_released():
     ]
 
 
-@check("stale_pending_orders", "low", "Orders waiting for payment for more than a day.")
+# A bank debit (SEPA, Bacs) clears within about five business days.
+BANK_PAYMENT_DAYS = dt.timedelta(days=7)
+
+
+@check(
+    "stale_pending_orders",
+    "low",
+    "Orders waiting for payment for more than a day (a bank payment, for a week).",
+)
 def stale_pending_orders():
+    now = timezone.now()
     old = Order.objects.filter(
         status=Order.Status.PENDING,
-        created_at__lt=timezone.now() - dt.timedelta(days=1),
-    )
+        created_at__lt=now - dt.timedelta(days=1),
+    ).exclude(payment_processing_since__gt=now - BANK_PAYMENT_DAYS)
     return [
         Finding(
             f"order:{o.pk}",
@@ -439,6 +448,32 @@ def snapshot_ledger_mismatch():
                 )
             )
     return findings
+
+
+@check(
+    "refund_requests_unanswered",
+    "high",
+    "A refund ops asked for has had no answer from Stripe for 30 minutes (the sweep "
+    "asks again every 10 minutes with the same key): the customer waits.",
+)
+def refund_requests_unanswered():
+    requests = RefundRequest.objects.filter(
+        status=RefundRequest.Status.REQUESTED,
+        created_at__lt=timezone.now() - dt.timedelta(minutes=30),
+    ).select_related("order")
+    return [
+        Finding(
+            f"refund_request:{r.idempotency_key}",
+            f"A refund of {_money(r.amount_pennies)} for order {r.order.number}, asked "
+            f"{r.created_at:%d %b %H:%M}, has no answer from Stripe after "
+            f"{r.attempts} tries ({r.last_error or 'no error recorded'}).",
+            {"order": r.order.number, "amount": r.amount_pennies,
+             "attempts": r.attempts, "last_error": r.last_error},
+            "payments.refundrequest",
+            str(r.pk),
+        )
+        for r in requests[:500]
+    ]  # fmt: skip
 
 
 @check("open_disputes", "high", "Disputes waiting for a response or a decision.")

@@ -90,6 +90,11 @@ class Order(TimeStampedModel):
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    payment_processing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A delayed payment (a bank debit) is processing since this time.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

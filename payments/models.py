@@ -199,6 +199,59 @@ class Refund(TimeStampedModel):
         return f"{self.stripe_refund_id} {self.amount_pennies} {self.status}"
 
 
+class RefundRequest(TimeStampedModel):
+    """A refund ops asked for, recorded before Stripe is called (its idempotency
+    key), so a crash between asking and hearing back leaves a request that the
+    answer, the webhook or the sweep completes — never a second refund."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (Stripe not answered yet)"
+        SENT = "sent", "Sent (Stripe made the refund)"
+        REFUSED = "refused", "Refused by Stripe"
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="refund_requests"
+    )
+    payment = models.ForeignKey(
+        "Payment", on_delete=models.PROTECT, related_name="refund_requests"
+    )
+    amount_pennies = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=64, blank=True)
+    restock = models.JSONField(
+        default=dict, blank=True, help_text="{variant id: units} to return on success."
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED
+    )
+    # NULL until Stripe answers: unique constraints ignore NULLs.
+    stripe_refund_id = models.CharField(
+        max_length=255, null=True, blank=True, unique=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_pennies__gt=0),
+                name="refund_request_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["requested", "sent", "refused"]),
+                name="refund_request_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.idempotency_key} {self.amount_pennies} {self.status}"
+
+
 # Stripe's dispute states in which nothing more is expected of the merchant.
 DISPUTE_CLOSED_STATUSES = frozenset(
     {"won", "lost", "warning_closed", "charge_refunded", "prevented"}

@@ -67,6 +67,25 @@ def payment_intent_id(obj: dict) -> str:
     return value if value.startswith("pi_") else ""
 
 
+def invoice_subscription(invoice: dict) -> str:
+    """The invoice's subscription, before and after API 2025-03-31 ("basil")."""
+    direct = text(invoice, "subscription")
+    if direct:
+        return direct
+    parent = invoice.get("parent") if isinstance(invoice.get("parent"), dict) else {}
+    details = parent.get("subscription_details")
+    if isinstance(details, dict) and text(details, "subscription"):
+        return text(details, "subscription")
+    for line in listed(invoice, "lines"):
+        line_parent = line.get("parent") if isinstance(line.get("parent"), dict) else {}
+        item = line_parent.get("subscription_item_details")
+        if isinstance(item, dict) and text(item, "subscription"):
+            return text(item, "subscription")
+        if text(line, "subscription"):
+            return text(line, "subscription")
+    return ""
+
+
 def order_for(*objs: dict) -> Order | None:
     """Our order named by `metadata.order_id` (or `client_reference_id`)."""
     for obj in objs:
@@ -77,3 +96,24 @@ def order_for(*objs: dict) -> Order | None:
                 if order is not None:
                     return order
     return None
+
+
+def newest_wins(
+    *,
+    new: tuple[dt.datetime, str],
+    old: tuple[dt.datetime, str],
+    ranks: dict[str, int],
+    new_id: str = "",
+    old_id: str = "",
+) -> bool:
+    """Whether Stripe state `new` (its Stripe time, its status) replaces `old`.
+
+    The one rule by which every Stripe object's newest state wins, whatever order
+    events arrive in: the later Stripe time; for two states stamped the same second,
+    the later one in the object's life (`ranks`); then the larger event id, so even
+    a tie has one answer. A replay of the same state wins (it changes nothing)."""
+    return (new[0], ranks.get(new[1], 0), new_id) >= (
+        old[0],
+        ranks.get(old[1], 0),
+        old_id,
+    )

@@ -3,11 +3,10 @@
 
 from audit.services import audit_record
 from payments.handlers.outcomes import Woken
-from payments.stripe_fields import text
+from payments.stripe_fields import invoice_subscription, text
 from subscriptions.services import (
     invoice_payment_link,
     invoice_payment_record,
-    invoice_subscription,
     subscription_apply,
 )
 

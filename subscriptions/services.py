@@ -13,11 +13,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from audit.services import audit_record
 from catalog.models import Variant
 from payments.handlers.outcomes import NotYet
 from payments.models import Payment
 from payments.services.ledger import customer_for
+from payments.services.ledger.invoices import (
+    invoice_payment_link as ledger_invoice_payment_link,
+)
+from payments.services.ledger.invoices import (
+    invoice_payment_record as ledger_invoice_payment_record,
+)
 from payments.stripe_fields import currency, event_time, listed, text, ts
 from subscriptions.models import Subscription, SubscriptionChange
 
@@ -185,123 +190,32 @@ def subscription_apply(payload: dict) -> Subscription:
     return subscription
 
 
-def invoice_subscription(invoice: dict) -> str:
-    """The invoice's subscription, before and after API 2025-03-31 ("basil")."""
-    direct = text(invoice, "subscription")
-    if direct:
-        return direct
-    parent = invoice.get("parent") if isinstance(invoice.get("parent"), dict) else {}
-    details = parent.get("subscription_details")
-    if isinstance(details, dict) and text(details, "subscription"):
-        return text(details, "subscription")
-    for line in listed(invoice, "lines"):
-        line_parent = line.get("parent") if isinstance(line.get("parent"), dict) else {}
-        item = line_parent.get("subscription_item_details")
-        if isinstance(item, dict) and text(item, "subscription"):
-            return text(item, "subscription")
-        if text(line, "subscription"):
-            return text(line, "subscription")
-    return ""
-
-
 @transaction.atomic
 def invoice_payment_record(payload: dict) -> Payment | None:
-    """invoice.paid / invoice.payment_succeeded: the invoice's money in the Payment
-    ledger (one row per invoice), as subscription revenue when the invoice belongs
-    to a subscription, dated by `status_transitions.paid_at`."""
+    """invoice.paid / invoice.payment_succeeded: the invoice's money in the payment
+    ledger (`ledger.invoice_payment_record`), its customer the one the Stripe
+    customer's subscriptions name (or the invoice's email)."""
     invoice = payload["data"]["object"]
-    amount = invoice.get("amount_paid")
-    if not isinstance(amount, int) or amount <= 0:
-        return None  # nothing moved (a free or fully credited invoice)
-    transitions = invoice.get("status_transitions")
-    transitions = transitions if isinstance(transitions, dict) else {}
-    paid_at = ts(transitions.get("paid_at")) or event_time(payload)
-    intent = text(invoice, "payment_intent")
-    subscription_id = invoice_subscription(invoice)
-    source = Payment.Source.SUBSCRIPTION if subscription_id else Payment.Source.OTHER
-    payment = Payment.objects.select_for_update().filter(
-        stripe_invoice_id=invoice["id"]
-    ).first() or (
-        Payment.objects.select_for_update().filter(stripe_payment_intent=intent).first()
-        if intent
-        else None
+    return ledger_invoice_payment_record(
+        invoice=invoice,
+        seen_at=event_time(payload),
+        customer=_customer(text(invoice, "customer"), text(invoice, "customer_email")),
     )
-    if payment is not None:
-        changed = False
-        if not payment.stripe_invoice_id:
-            payment.stripe_invoice_id, payment.source, changed = (
-                invoice["id"],
-                source,
-                True,
-            )
-        if subscription_id and not payment.stripe_subscription_id:
-            payment.stripe_subscription_id, changed = subscription_id, True
-        if intent and not payment.stripe_payment_intent:
-            payment.stripe_payment_intent, changed = intent, True
-        if changed:
-            payment.save()
-        return payment
-    customer = _customer(text(invoice, "customer"), text(invoice, "customer_email"))
-    payment = Payment.objects.create(
-        stripe_subscription_id=subscription_id,
-        stripe_invoice_id=invoice["id"],
-        stripe_payment_intent=intent or None,
-        stripe_charge_id=text(invoice, "charge") or None,
-        stripe_customer_id=text(invoice, "customer"),
-        customer=customer,
-        source=source,
-        amount_pennies=amount,
-        currency=currency(invoice),
-        paid_at=paid_at,
-    )
-    audit_record(
-        event_type="payment.recorded",
-        actor_label="stripe",
-        target=payment,
-        metadata={"invoice": invoice["id"], "amount_pennies": amount},
-    )
-    return payment
 
 
 @transaction.atomic
 def invoice_payment_link(payload: dict) -> Payment | None:
-    """invoice_payment.paid (API 2025-03-31 on): ties an invoice to its PaymentIntent.
-    If the PaymentIntent was recorded on its own first, the two are one payment."""
+    """invoice_payment.paid: the invoice and its PaymentIntent are one payment
+    (`ledger.invoice_payment_link`); waits (NotYet) while neither is recorded."""
     obj = payload["data"]["object"]
     invoice_id = text(obj, "invoice")
     payment_obj = obj.get("payment") if isinstance(obj.get("payment"), dict) else {}
     intent = text(payment_obj, "payment_intent")
     if not invoice_id or not intent:
         return None
-    by_invoice = (
-        Payment.objects.select_for_update().filter(stripe_invoice_id=invoice_id).first()
+    payment = ledger_invoice_payment_link(
+        invoice_id=invoice_id, intent=intent, subscription=bool(obj.get("parent"))
     )
-    by_intent = (
-        Payment.objects.select_for_update().filter(stripe_payment_intent=intent).first()
-    )
-    if by_invoice and by_intent and by_invoice.pk != by_intent.pk:
-        # The same money twice: keep the invoice's row, move what hangs off the other.
-        by_intent.refunds.update(payment=by_invoice)
-        by_intent.disputes.update(payment=by_invoice)
-        charge = by_intent.stripe_charge_id
-        audit_record(
-            event_type="payment.merged",
-            actor_label="stripe",
-            target=by_invoice,
-            metadata={"kept": invoice_id, "merged": intent},
-        )
-        by_intent.delete()
-        by_invoice.stripe_payment_intent = intent
-        by_invoice.stripe_charge_id = by_invoice.stripe_charge_id or charge
-        by_invoice.save()
-        return by_invoice
-    payment = by_invoice or by_intent
     if payment is None:
-        # Neither side is known yet: wait for the invoice's payment to be recorded.
         raise NotYet(invoice_id)
-    payment.stripe_invoice_id = payment.stripe_invoice_id or invoice_id
-    payment.stripe_payment_intent = payment.stripe_payment_intent or intent
-    if payment.source == Payment.Source.OTHER and obj.get("parent"):
-        payment.source = Payment.Source.SUBSCRIPTION
-    payment.save()
     return payment

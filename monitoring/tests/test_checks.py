@@ -289,3 +289,40 @@ def test_subscriptions_paid_but_not_active(client):
     assert "sub_x is incomplete" in issue.message
     Subscription.objects.filter(stripe_subscription_id="sub_x").update(status="active")
     assert _resolved("subscriptions_paid_not_active")
+
+
+def test_a_bank_payment_processing_is_not_stale_for_a_week(customer):
+    order = place_order(customer=customer, variants={VariantFactory(stock=2): 1})
+    now = timezone.now()
+    Order.objects.filter(pk=order.pk).update(
+        created_at=now - dt.timedelta(days=3),
+        payment_processing_since=now - dt.timedelta(days=3),
+    )
+    assert _resolved("stale_pending_orders")
+    Order.objects.filter(pk=order.pk).update(
+        payment_processing_since=now - dt.timedelta(days=8)
+    )
+    assert len(_open("stale_pending_orders")) == 1
+
+
+def test_refund_requests_unanswered(paid):
+    from payments.models import RefundRequest
+
+    request = RefundRequest.objects.create(
+        idempotency_key="k-unanswered",
+        order=paid,
+        payment=Payment.objects.get(order=paid),
+        amount_pennies=500,
+        currency="GBP",
+        attempts=3,
+        last_error="APIConnectionError: timed out",
+    )
+    assert _resolved("refund_requests_unanswered")  # the sweep has time
+    RefundRequest.objects.filter(pk=request.pk).update(
+        created_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    [issue] = _open("refund_requests_unanswered")
+    assert "after 3 tries (APIConnectionError: timed out)" in issue.message
+    assert issue.evidence["amount"] == 500
+    RefundRequest.objects.filter(pk=request.pk).update(status="sent")
+    assert _resolved("refund_requests_unanswered")

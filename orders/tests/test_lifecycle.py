@@ -120,16 +120,19 @@ def _diagram_edges():
     edges = set()
     for source, target, label in re.findall(r"(\w+) --> (\w+): (.+)", block):
         full = "(full refund)" in label
-        who = frozenset(
-            w.strip() for w in label.replace("(full refund)", "").split(",")
-        )
-        edges.add((source, target, who, full))
+        reopens = "(refund failed)" in label
+        plain = label.replace("(full refund)", "").replace("(refund failed)", "")
+        who = frozenset(w.strip() for w in plain.split(","))
+        edges.add((source, target, who, full, reopens))
     return edges
 
 
 def test_the_documented_diagram_matches_the_transition_table():
-    table = {(t.source, t.target, t.by, t.requires_full_refund) for t in TRANSITIONS}
-    assert _diagram_edges() == {(str(s), str(t), b, f) for s, t, b, f in table}
+    table = {
+        (str(t.source), str(t.target), t.by, t.requires_full_refund, t.reopens)
+        for t in TRANSITIONS
+    }
+    assert _diagram_edges() == table
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,6 +13,7 @@ HANDLERS = {
     "payment_intent.succeeded": intents.succeeded,
     "payment_intent.payment_failed": intents.payment_failed,
     "payment_intent.canceled": intents.canceled,
+    "payment_intent.processing": intents.processing,
     "charge.succeeded": charges.succeeded,
     "charge.refunded": charges.refunded,
     "charge.refund.updated": refunds.upsert,
@@ -26,6 +27,8 @@ HANDLERS = {
     "charge.dispute.funds_reinstated": disputes.funds_reinstated,
     "checkout.session.completed": checkout.completed,
     "checkout.session.expired": checkout.expired,
+    "checkout.session.async_payment_succeeded": checkout.completed,
+    "checkout.session.async_payment_failed": checkout.async_payment_failed,
 }
 
 __all__ = ["HANDLERS", "NotYet", "Woken"]

@@ -1,6 +1,6 @@
 from payments.handlers import refunds
 from payments.handlers.outcomes import NotYet, Woken
-from payments.services.ledger import payment_attach_charge, payment_find, payment_record
+from payments.services.ledger import payment_charge_attach, payment_record
 from payments.stripe_fields import (
     amount,
     currency,
@@ -21,10 +21,8 @@ def succeeded(payload: dict):
         return None  # authorised only: no money has moved yet
     intent = payment_intent_id(charge)
     if intent:
-        payment = payment_find(payment_intent=intent)
-        if payment is None:
+        if payment_charge_attach(payment_intent=intent, charge=charge["id"]) is None:
             raise NotYet(intent)
-        payment_attach_charge(payment=payment, charge=charge["id"])
         return Woken([charge["id"]])
     if text(charge, "invoice"):
         return None  # an invoice's payment: recorded from the invoice events

@@ -1,5 +1,15 @@
+from audit.services import audit_record
+from catalog.services.stock import stock_release
 from orders.models import Order
-from orders.services.lifecycle import By, order_transition
+from orders.services.lifecycle import (
+    By,
+    order_payment_intent_set,
+    order_processing_set,
+    order_transition,
+)
+from payments.locks import lock_order
+from payments.models import Payment
+from payments.services.ledger import STRIPE
 from payments.stripe_fields import order_for, payment_intent_id
 
 
@@ -11,8 +21,9 @@ def _order(session) -> Order | None:
 
 
 def completed(payload: dict):
-    """Links the session's PaymentIntent to the order; the money itself is recorded
-    from payment_intent.succeeded (or the invoice, for subscriptions)."""
+    """checkout.session.completed (and .async_payment_succeeded): links the
+    session's PaymentIntent to the order; the money itself is recorded from
+    payment_intent.succeeded (or the invoice, for subscriptions)."""
     session = payload["data"]["object"]
     if session.get("mode") not in (None, "payment"):
         return None
@@ -20,18 +31,57 @@ def completed(payload: dict):
     intent = payment_intent_id(session)
     if order is None or not intent:
         return None
-    Order.objects.filter(pk=order.pk, stripe_payment_intent="").update(
-        stripe_payment_intent=intent
+    order_payment_intent_set(order=order, payment_intent=intent)
+    return None
+
+
+def async_payment_failed(payload: dict):
+    """checkout.session.async_payment_failed: the delayed payment (a bank debit)
+    did not go through. A pending order's stock hold is released (paying again
+    reserves anew) and the failure is on its timeline for the customer."""
+    session = payload["data"]["object"]
+    found = _order(session)
+    if found is None:
+        return None
+    order = lock_order(found.pk)
+    if order.status != Order.Status.PENDING:
+        return None
+    released = stock_release(holder=order.holder)
+    order_processing_set(order=order, since=None)
+    audit_record(
+        event_type="payment.failed",
+        actor_label=STRIPE,
+        target=order,
+        metadata={
+            "checkout_session": session["id"],
+            "payment_intent": payment_intent_id(session),
+            "code": "async_payment_failed",
+            "message": "The bank payment did not go through.",
+            "released_holds": released,
+        },
     )
     return None
 
 
 def expired(payload: dict):
     """An abandoned checkout: the pending order is canceled and its stock released.
-    Only the order's current session counts (a retry made a newer one)."""
+    Only the order's current session counts (a retry made a newer one), and never
+    an order that a payment has reached."""
     session = payload["data"]["object"]
-    order = Order.objects.filter(stripe_checkout_session_id=session["id"]).first()
-    if order is not None and order.status == Order.Status.PENDING:
+    found = Order.objects.filter(stripe_checkout_session_id=session["id"]).first()
+    if found is None:
+        return None
+    order = lock_order(found.pk)
+    if (
+        order.status == Order.Status.PENDING
+        and order.stripe_checkout_session_id == session["id"]
+        and not Payment.objects.filter(order=order).exists()
+    ):
         order_transition(
-            order=order, to=Order.Status.CANCELED, by=By.SYSTEM, note="checkout expired"
+            order=order,
+            to=Order.Status.CANCELED,
+            by=By.SYSTEM,
+            note="checkout expired",
+            already_locked=True,
         )
+    return None

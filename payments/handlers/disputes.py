@@ -1,14 +1,6 @@
 from payments.handlers.outcomes import NotYet
-from payments.services.ledger import dispute_upsert, payment_find
+from payments.services.ledger import dispute_record
 from payments.stripe_fields import event_time, listed, payment_intent_id, text, ts
-
-
-def _payment(dispute):
-    charge, intent = text(dispute, "charge"), payment_intent_id(dispute)
-    payment = payment_find(charge=charge) or payment_find(payment_intent=intent)
-    if payment is None:
-        raise NotYet(charge or intent)
-    return payment
 
 
 def _balance(dispute, sign):
@@ -21,27 +13,29 @@ def _balance(dispute, sign):
     return abs(sum(moved)) if moved else None
 
 
-def _upsert(payload, **funds):
+def _record(payload, **funds):
     dispute = payload["data"]["object"]
     seen_at = event_time(payload)
-    return dispute_upsert(
+    recorded = dispute_record(
         obj=dispute,
         seen_at=seen_at,
-        payment=_payment(dispute),
         created=ts(dispute.get("created")) or seen_at,
         **funds,
     )
+    if recorded is None:
+        raise NotYet(text(dispute, "charge") or payment_intent_id(dispute))
+    return recorded
 
 
 def upsert(payload: dict):
     """charge.dispute.created / .updated / .closed."""
-    _upsert(payload)
+    _record(payload)
 
 
 def funds_withdrawn(payload: dict):
     dispute = payload["data"]["object"]
     withdrawn = _balance(dispute, -1)
-    _upsert(
+    _record(
         payload, withdrawn=withdrawn if withdrawn is not None else dispute["amount"]
     )
 
@@ -49,4 +43,4 @@ def funds_withdrawn(payload: dict):
 def funds_reinstated(payload: dict):
     dispute = payload["data"]["object"]
     back = _balance(dispute, +1)
-    _upsert(payload, reinstated=back if back is not None else dispute["amount"])
+    _record(payload, reinstated=back if back is not None else dispute["amount"])

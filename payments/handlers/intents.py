@@ -1,6 +1,6 @@
 from audit.services import audit_record
 from payments.handlers.outcomes import Woken
-from payments.services.ledger import STRIPE, payment_record
+from payments.services.ledger import STRIPE, payment_processing, payment_record
 from payments.stripe_fields import (
     amount,
     charge_of_intent,
@@ -31,6 +31,17 @@ def succeeded(payload: dict):
     return Woken([intent["id"], charge])
 
 
+def processing(payload: dict):
+    """payment_intent.processing: a delayed method (a bank debit) is on its way;
+    the order shows "payment processing" until it succeeds or fails."""
+    intent = payload["data"]["object"]
+    order = order_for(intent)
+    if order is not None:
+        payment_processing(
+            order=order, payment_intent=intent["id"], at=event_time(payload)
+        )
+
+
 def payment_failed(payload: dict):
     """A declined attempt: the order stays pending and the customer may try again."""
     intent = payload["data"]["object"]
@@ -38,6 +49,9 @@ def payment_failed(payload: dict):
     error = intent.get("last_payment_error")
     error = error if isinstance(error, dict) else {}
     if order is not None:
+        payment_processing(
+            order=order, payment_intent=intent["id"], at=event_time(payload), ended=True
+        )
         audit_record(
             event_type="payment.failed",
             actor_label=STRIPE,
@@ -55,6 +69,9 @@ def canceled(payload: dict):
     intent = payload["data"]["object"]
     order = order_for(intent)
     if order is not None:
+        payment_processing(
+            order=order, payment_intent=intent["id"], at=event_time(payload), ended=True
+        )
         audit_record(
             event_type="payment.canceled",
             actor_label=STRIPE,

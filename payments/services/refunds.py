@@ -1,16 +1,30 @@
-"""Refunds asked for from the ops console (docs/refund_policy.md)."""
+"""Refunds asked for from the ops console (docs/refund_policy.md).
+
+Asking is three steps, and Stripe is called in none of the transactions: the
+request is recorded with its idempotency key under the order's lock (so the
+refundable amount counts it at once); Stripe is asked, outside any transaction;
+its answer goes into the ledger like any refund event (`ledger.refund_record`).
+A crash between the steps leaves a `requested` request that the webhook's
+`refund.created` or the sweep (`refund_requests_resend`) completes with the same
+key, so Stripe makes one refund whatever happens.
+"""
+
+import datetime as dt
 
 import stripe
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from audit.services import audit_record
 from core.exceptions import DomainError
 from core.money import format_money
 from orders.models import Order
 from payments.gateway import get_gateway
-from payments.models import Payment, Refund
-from payments.services.ledger import REFUND_STATUS_RANK, refund_settle
+from payments.locks import lock_order
+from payments.models import Payment, Refund, RefundRequest
+from payments.services.ledger import refund_record
+from payments.services.ledger.refunds import REFUND_TAKEN
 from payments.stripe_fields import ts
 
 REASONS = [
@@ -18,11 +32,9 @@ REASONS = [
     ("duplicate", "Duplicate"),
     ("fraudulent", "Fraudulent"),
 ]
-OPEN_OR_DONE = [
-    Refund.Status.PENDING,
-    Refund.Status.REQUIRES_ACTION,
-    Refund.Status.SUCCEEDED,
-]
+# A request Stripe has not answered for this long is asked again (same key).
+RESEND_AFTER = dt.timedelta(minutes=5)
+RESEND_MAX_ATTEMPTS = 10
 
 
 def order_payment(order: Order) -> Payment | None:
@@ -30,17 +42,20 @@ def order_payment(order: Order) -> Payment | None:
 
 
 def refundable_pennies(order: Order) -> int:
-    """The applied payment less refunds that succeeded or may still succeed."""
+    """The applied payment less refunds that succeeded or may still succeed and
+    requests Stripe has not answered yet."""
     payment = order_payment(order)
     if payment is None:
         return 0
-    taken = payment.refunds.filter(status__in=OPEN_OR_DONE).aggregate(
+    taken = payment.refunds.filter(status__in=REFUND_TAKEN).aggregate(
         s=Sum("amount_pennies")
     )["s"]
-    return max(payment.amount_pennies - (taken or 0), 0)
+    asked = payment.refund_requests.filter(
+        status=RefundRequest.Status.REQUESTED
+    ).aggregate(s=Sum("amount_pennies"))["s"]
+    return max(payment.amount_pennies - (taken or 0) - (asked or 0), 0)
 
 
-@transaction.atomic
 def refund_issue(
     *,
     order: Order,
@@ -53,19 +68,46 @@ def refund_issue(
     """Ask Stripe to refund part or all of an order's payment.
 
     Idempotent on `idempotency_key` (a double click makes one refund). At most the
-    refundable amount. The refund shows as pending until Stripe confirms it; stock
-    in `restock` returns when it succeeds. Writes the refund and an audit row.
+    refundable amount. Writes the request and a `refund.requested` audit row, asks
+    Stripe (outside any transaction), then records Stripe's answer; the refund
+    shows as pending until Stripe confirms it, and the units in `restock` return
+    when it succeeds. Raises DomainError with the reason when refused.
     """
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+    request = refund_request_open(
+        order=order,
+        amount_pennies=amount_pennies,
+        reason=reason,
+        restock=restock,
+        actor=actor,
+        idempotency_key=idempotency_key,
+    )
+    if request.status == RefundRequest.Status.REFUSED:
+        raise DomainError(f"Stripe refused the refund: {request.last_error}")
+    return refund_request_send(request=request)
+
+
+@transaction.atomic(durable=True)
+def refund_request_open(
+    *,
+    order: Order,
+    amount_pennies: int,
+    reason: str,
+    restock: dict[int, int],
+    actor,
+    idempotency_key: str,
+) -> RefundRequest:
+    """Record a refund request under the order's lock, or return the one with this
+    key. Validates amount, reason and restock. Writes the request and an audit row."""
+    order = lock_order(order.pk)
+    existing = RefundRequest.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
     payment = order_payment(order)
     if payment is None:
         raise DomainError(f"Order {order.number} has no payment to refund.")
-    refundable = refundable_pennies(order)
     if amount_pennies <= 0:
         raise DomainError("Enter an amount above zero.")
+    refundable = refundable_pennies(order)
     if amount_pennies > refundable:
         raise DomainError(
             f"At most {format_money(refundable, payment.currency)} can be refunded; "
@@ -78,58 +120,133 @@ def refund_issue(
     for variant_id, quantity in restock.items():
         if quantity > bought.get(variant_id, 0):
             raise DomainError("Cannot restock more units than the order bought.")
-    try:
-        obj = _create_refund(order, payment, amount_pennies, reason, idempotency_key)
-    except stripe.StripeError as exc:
-        raise DomainError(
-            f"Stripe refused the refund: {exc.user_message or exc}"
-        ) from exc
-    created = ts(obj.get("created"))
-    status = obj.get("status") if obj.get("status") in REFUND_STATUS_RANK else "pending"
-    refund, _ = Refund.objects.select_for_update().get_or_create(
-        stripe_refund_id=obj["id"],
-        defaults={
-            "payment": payment,
-            "stripe_charge_id": obj.get("charge") or payment.stripe_charge_id or "",
-            "stripe_payment_intent": payment.stripe_payment_intent or "",
-            "amount_pennies": amount_pennies,
-            "currency": payment.currency,
-            "status": status,
-            "status_at": created,
-            "reason": reason,
-            "stripe_created": created,
-        },
+    request = RefundRequest.objects.create(
+        idempotency_key=idempotency_key,
+        order=order,
+        payment=payment,
+        amount_pennies=amount_pennies,
+        currency=payment.currency,
+        reason=reason,
+        restock={str(k): v for k, v in restock.items()},
+        requested_by=actor,
     )
-    refund.idempotency_key = idempotency_key
-    refund.requested_by = actor
-    refund.restock = {str(k): v for k, v in restock.items()}
-    refund.save()
     audit_record(
         event_type="refund.requested",
         actor=actor,
         target=order,
         metadata={
-            "refund": refund.stripe_refund_id,
+            "idempotency_key": idempotency_key,
             "amount_pennies": amount_pennies,
             "reason": reason,
-            "restock": refund.restock,
+            "restock": request.restock,
         },
     )
-    refund_settle(refund)
+    return request
+
+
+def refund_request_send(*, request: RefundRequest) -> Refund:
+    """Ask Stripe for the refund of a recorded request (again, with the same key,
+    if it was asked before) and record the answer in the ledger. Must run outside
+    any transaction. A refusal marks the request refused (audited) and raises
+    DomainError; a network failure leaves it requested for the sweep."""
+    existing = Refund.objects.filter(idempotency_key=request.idempotency_key).first()
+    if existing is not None:
+        return existing
+    payment, order = request.payment, request.order
+    RefundRequest.objects.filter(pk=request.pk).update(
+        attempts=request.attempts + 1, updated_at=timezone.now()
+    )
+    try:
+        answer = get_gateway().create_refund(
+            payment_intent=payment.stripe_payment_intent or "",
+            charge=payment.stripe_charge_id or "",
+            amount_pennies=request.amount_pennies,
+            reason=request.reason,
+            idempotency_key=request.idempotency_key,
+            metadata={
+                "order_id": str(order.pk),
+                "order_number": order.number,
+                "refund_request": request.idempotency_key,
+            },
+            charge_amount_pennies=payment.amount_pennies,
+            refunded_before_pennies=_refunded_before(payment),
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        _request_note(request, exc)
+        raise DomainError(
+            "Stripe could not be reached; the refund request is kept and will be "
+            "sent again automatically (it cannot be made twice)."
+        ) from exc
+    except stripe.StripeError as exc:
+        _request_refuse(request, exc)
+        raise DomainError(
+            f"Stripe refused the refund: {exc.user_message or exc}"
+        ) from exc
+    with transaction.atomic(durable=True):
+        created = ts(answer.get("created")) or timezone.now()
+        refund = refund_record(
+            obj=dict(
+                answer,
+                metadata=dict(
+                    answer.get("metadata") or {},
+                    refund_request=request.idempotency_key,
+                ),
+            ),
+            seen_at=created,
+            created=created,
+        )
+    if refund is None:  # the payment vanished: cannot happen while it is PROTECTed
+        raise DomainError("The refund was made but its payment is not recorded.")
     return refund
 
 
-def _create_refund(order, payment, amount_pennies, reason, idempotency_key) -> dict:
-    refunded_before = payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(
-        s=Sum("amount_pennies")
-    )["s"]
-    return get_gateway().create_refund(
-        payment_intent=payment.stripe_payment_intent or "",
-        charge=payment.stripe_charge_id or "",
-        amount_pennies=amount_pennies,
-        reason=reason,
-        idempotency_key=idempotency_key,
-        metadata={"order_id": str(order.pk), "order_number": order.number},
-        charge_amount_pennies=payment.amount_pennies,
-        refunded_before_pennies=refunded_before or 0,
+def _refunded_before(payment: Payment) -> int:
+    return (
+        payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(
+            s=Sum("amount_pennies")
+        )["s"]
+        or 0
     )
+
+
+def _request_note(request: RefundRequest, exc: Exception) -> None:
+    RefundRequest.objects.filter(pk=request.pk).update(
+        last_error=f"{type(exc).__name__}: {exc}"[:2000]
+    )
+
+
+@transaction.atomic(durable=True)
+def _request_refuse(request: RefundRequest, exc: stripe.StripeError) -> None:
+    message = str(exc.user_message or exc)[:2000]
+    RefundRequest.objects.filter(pk=request.pk).update(
+        status=RefundRequest.Status.REFUSED, last_error=message
+    )
+    audit_record(
+        event_type="refund.refused",
+        actor_label="stripe",
+        target=request.order,
+        metadata={"idempotency_key": request.idempotency_key, "error": message},
+    )
+
+
+def refund_requests_resend(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """The sweep: ask Stripe again (same key: one refund) for requests it has not
+    answered for RESEND_AFTER, under RESEND_MAX_ATTEMPTS; returns how many were
+    recorded, refused or left for later."""
+    now = now or timezone.now()
+    due = RefundRequest.objects.filter(
+        status=RefundRequest.Status.REQUESTED,
+        updated_at__lte=now - RESEND_AFTER,
+        attempts__lt=RESEND_MAX_ATTEMPTS,
+    ).order_by("pk")
+    outcome = {"recorded": 0, "refused": 0, "later": 0}
+    for request in due.select_related("payment", "order"):
+        try:
+            refund_request_send(request=request)
+        except DomainError:
+            request.refresh_from_db(fields=["status"])
+            refused = request.status == RefundRequest.Status.REFUSED
+            outcome["refused" if refused else "later"] += 1
+        else:
+            outcome["recorded"] += 1
+    return outcome

@@ -2,22 +2,15 @@
 second delivery of it changes nothing."""
 
 import json
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from payments.gateway import sign
 from payments.models import Dispute, Payment, PaymentException, Refund, StripeEvent
+from payments.tests.corpus import FILES, needs_corpus
 
 pytestmark = pytest.mark.django_db
-CORPUS = Path(settings.BASE_DIR).parent / "shared" / "stripe_events"
-FILES = (
-    sorted(p for p in CORPUS.glob("*.json") if "__" in p.name)
-    if CORPUS.exists()
-    else []
-)
 
 
 def _deliver(client, raw: bytes):
@@ -39,12 +32,12 @@ def _ledger():
     ]
 
 
-@pytest.mark.skipif(not FILES, reason="../shared/stripe_events not present")
+@needs_corpus
 def test_the_corpus_has_the_expected_files():
     assert len(FILES) >= 50
 
 
-@pytest.mark.skipif(not FILES, reason="../shared/stripe_events not present")
+@needs_corpus
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_every_corpus_event_gets_a_2xx_and_a_replay_is_a_no_op(client, path):
     raw = path.read_bytes()  # the exact bytes: some carry a literal ×
@@ -58,7 +51,7 @@ def test_every_corpus_event_gets_a_2xx_and_a_replay_is_a_no_op(client, path):
     assert _ledger() == before
 
 
-@pytest.mark.skipif(not FILES, reason="../shared/stripe_events not present")
+@needs_corpus
 def test_the_whole_corpus_in_one_database_never_fails(client):
     """Linked samples (a refund before its payment, a dispute) meet each other."""
     for path in FILES:
@@ -73,3 +66,20 @@ def test_the_whole_corpus_in_one_database_never_fails(client):
         Payment.objects.filter(stripe_charge_id="ch_1PgafuB7WZ01zgkWXYmPNZs8").count()
         == 0
     )
+
+
+def test_without_the_corpus_ci_fails_and_a_laptop_skips(monkeypatch):
+    from payments.tests import corpus
+
+    def reads_the_corpus():
+        return "ran"
+
+    monkeypatch.setattr(corpus, "FILES", [])
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: the corpus is required"):
+        corpus.needs_corpus(reads_the_corpus)()
+    monkeypatch.setenv("CI", "")
+    skipped = corpus.needs_corpus(reads_the_corpus)
+    assert [m.name for m in skipped.pytestmark] == ["skip"]
+    monkeypatch.setattr(corpus, "FILES", ["a file"])
+    assert corpus.needs_corpus(reads_the_corpus)() == "ran"

@@ -35,6 +35,7 @@ def test_the_policy_table_holds(
         order.refresh_from_db()
         order_fulfil(order=order, actor=None)
     failed = refunds.startswith("none")
+    fails_later = refunds.endswith("then it fails")
     amounts = [int(a) for a in re.findall(r"\d+", refunds)]
     for i, amount in enumerate(amounts):
         post(
@@ -46,7 +47,19 @@ def test_the_policy_table_holds(
                 created=BASE + 100 * (i + 1),
             ),
         )
+        if fails_later:  # Stripe reverses it two days on
+            post(
+                client,
+                refund_event(
+                    f"re_{i}",
+                    amount,
+                    status="failed",
+                    created=BASE + 100 * (i + 1),
+                    event_created=BASE + 2 * 86400,
+                    event_type="refund.failed",
+                ),
+            )
     order.refresh_from_db()
     assert (order.status, order.refund_status) == (status, refund_status)
-    expected = 0 if failed else sum(amounts)
+    expected = 0 if failed or fails_later else sum(amounts)
     assert order.refunded_pennies == expected

@@ -91,7 +91,7 @@ def failed_payment_event(client, customer, monkeypatch):
     def broken(**kwargs):
         raise DatabaseError("injected: connection lost")
 
-    monkeypatch.setattr("payments.services.ledger.order_transition", broken)
+    monkeypatch.setattr("payments.services.ledger.payments.order_mark_paid", broken)
     assert post(client, intent_succeeded(order)).status_code == 500
     monkeypatch.undo()
     return order, StripeEvent.objects.get()
@@ -114,7 +114,11 @@ def test_reprocess_task_applies_a_failed_event_once_rested_and_audits_ran(
     assert replay.metadata["event_id"] == event.event_id
     job = AuditLog.objects.get(event_type="job.reprocess_stripe_events")
     assert job.actor_label == "celery:reprocess_stripe_events"
-    assert job.metadata == {"outcome": "ran", "statuses": {"processed": 1}}
+    assert job.metadata == {
+        "outcome": "ran",
+        "statuses": {"processed": 1},
+        "refund_requests": {"recorded": 0, "refused": 0, "later": 0},
+    }
 
 
 def test_reprocess_task_leaves_an_event_still_in_its_backoff(failed_payment_event):
@@ -125,7 +129,11 @@ def test_reprocess_task_leaves_an_event_still_in_its_backoff(failed_payment_even
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("failed", 1)
     job = AuditLog.objects.get(event_type="job.reprocess_stripe_events")
-    assert job.metadata == {"outcome": "ran", "statuses": {}}
+    assert job.metadata == {
+        "outcome": "ran",
+        "statuses": {},
+        "refund_requests": {"recorded": 0, "refused": 0, "later": 0},
+    }
 
 
 def test_reprocess_task_skips_while_another_run_holds_the_lock(failed_payment_event):
@@ -141,3 +149,41 @@ def test_reprocess_task_skips_while_another_run_holds_the_lock(failed_payment_ev
     assert (event.status, event.attempts) == ("failed", 1)
     job = AuditLog.objects.get(event_type="job.reprocess_stripe_events")
     assert job.metadata == {"outcome": "skipped"}
+
+
+def test_reprocess_task_resends_refund_requests_stripe_never_answered(
+    monkeypatch, client, customer, ops_user
+):
+    import stripe
+
+    from catalog.tests.factories import VariantFactory
+    from core.exceptions import DomainError
+    from orders.tests.factories import place_order
+    from payments.gateway import OfflineGateway
+    from payments.models import Refund, RefundRequest
+    from payments.services.refunds import refund_issue
+    from payments.tests.events import intent_succeeded, post
+
+    order = place_order(customer=customer, variants={VariantFactory(stock=5): 1})
+    post(client, intent_succeeded(order))
+
+    class Unreachable(OfflineGateway):
+        def create_refund(self, **kwargs):
+            raise stripe.APIConnectionError("down")
+
+    monkeypatch.setattr("payments.services.refunds.get_gateway", Unreachable)
+    with pytest.raises(DomainError):
+        refund_issue(
+            order=order,
+            amount_pennies=300,
+            reason="",
+            restock={},
+            actor=ops_user,
+            idempotency_key="k-task",
+        )
+    RefundRequest.objects.update(updated_at=timezone.now() - dt.timedelta(minutes=6))
+    monkeypatch.setattr("payments.services.refunds.get_gateway", OfflineGateway)
+    reprocess_stripe_events_task()
+    assert Refund.objects.get().idempotency_key == "k-task"
+    job = AuditLog.objects.filter(event_type="job.reprocess_stripe_events").last()
+    assert job.metadata["refund_requests"] == {"recorded": 1, "refused": 0, "later": 0}
