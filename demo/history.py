@@ -119,6 +119,7 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
                 f"  history: day {index + 1}/{days}, {placed} orders, "
                 f"{rate:.1f} orders/s, ETA {eta:.0f}s"
             )
+    later += _a_refund_that_fails(later, now)
     for moment, act, order_pk in sorted(later):
         _follow_up(
             rng, gateway, ops, act, Order.objects.get(pk=order_pk), moment, report
@@ -189,6 +190,16 @@ def _bank_follow_ups(rng, order, moment, now):
     return acts
 
 
+def _a_refund_that_fails(later, now):
+    """The first full refund of the period fails three days on (the card's bank
+    returned it), so the demo shows a reopened order and a "Refund failed" case."""
+    for moment, act, order_pk in sorted(later):
+        fails = moment + dt.timedelta(days=3)
+        if act == "refund_full" and fails < now - dt.timedelta(minutes=5):
+            return [(fails, "refund_fails", order_pk)]
+    return []
+
+
 def _follow_ups(rng, order, moment, now):
     acts = []
 
@@ -202,8 +213,6 @@ def _follow_ups(rng, order, moment, now):
     roll = rng.random()
     if roll < 0.03:
         plan(dt.timedelta(hours=rng.randint(1, 5)), "refund_full")
-        if rng.random() < 0.2:  # the bank returns the refund: it fails days later
-            plan(dt.timedelta(days=rng.randint(2, 4)), "refund_fails")
     elif roll < 0.09:
         plan(dt.timedelta(days=rng.randint(3, 12)), "refund_partial")
     elif roll < 0.105:
