@@ -23,7 +23,14 @@ from payments.services.ledger.invoices import (
 from payments.services.ledger.invoices import (
     invoice_payment_record as ledger_invoice_payment_record,
 )
-from payments.stripe_fields import currency, event_time, listed, text, ts
+from payments.stripe_fields import (
+    currency,
+    event_time,
+    listed,
+    newest_wins,
+    text,
+    ts,
+)
 from subscriptions.models import Subscription, SubscriptionChange
 
 PER_MONTH = {
@@ -103,10 +110,6 @@ def _ours(obj: dict) -> dict:
     return found
 
 
-def _rank(at, status, event_id):
-    return (at, STATUS_RANK.get(status, 0), event_id)
-
-
 @transaction.atomic
 def subscription_apply(payload: dict) -> Subscription:
     """customer.subscription.created / .updated / .deleted (both API shapes).
@@ -161,8 +164,12 @@ def subscription_apply(payload: dict) -> Subscription:
             subscription = Subscription.objects.select_for_update().get(
                 stripe_subscription_id=obj["id"]
             )
-    elif _rank(at, status, payload["id"]) >= _rank(
-        subscription.stripe_seen_at, subscription.status, subscription.stripe_seen_event
+    elif newest_wins(
+        new=(at, status),
+        old=(subscription.stripe_seen_at, subscription.status),
+        ranks=STATUS_RANK,
+        new_id=payload["id"],
+        old_id=subscription.stripe_seen_event,
     ):
         for name, value in fields.items():
             setattr(subscription, name, value)
