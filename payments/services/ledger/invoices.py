@@ -34,15 +34,19 @@ def invoice_payment_record(
     if payment is not None:
         changed = False
         if not payment.stripe_invoice_id:
-            payment.stripe_invoice_id, payment.source, changed = (
-                invoice["id"],
-                source,
-                True,
-            )
+            payment.stripe_invoice_id, changed = invoice["id"], True
+        if payment.source == Payment.Source.OTHER and source != payment.source:
+            # The invoice says what the money was for, whichever event came first.
+            payment.source, changed = source, True
         if subscription_id and not payment.stripe_subscription_id:
             payment.stripe_subscription_id, changed = subscription_id, True
         if intent and not payment.stripe_payment_intent:
             payment.stripe_payment_intent, changed = intent, True
+        stated = ts(transitions.get("paid_at"))
+        if stated is not None and payment.paid_at != stated:
+            # The invoice's own paid_at is the revenue time (ARCHITECTURE.md), also
+            # when its PaymentIntent was recorded first, dated by its own event.
+            payment.paid_at, changed = stated, True
         if changed:
             payment.save()
         return payment
