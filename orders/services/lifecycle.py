@@ -49,7 +49,8 @@ TRANSITIONS = [
         frozenset({By.OPS, By.PAYMENTS}),
         requires_full_refund=True,
     ),
-    # A refund that canceled a paid order failed or was reversed: the sale stands.
+    # A refund that canceled a paid order failed or was reversed, or a payment made
+    # before the checkout expired arrived after the expiry: the sale stands.
     Transition(S.CANCELED, S.PAID, frozenset({By.PAYMENTS}), reopens=True),
 ]
 _TABLE = {(t.source, t.target): t for t in TRANSITIONS}
@@ -141,8 +142,13 @@ def _transition(locked: Order, to, by, actor, note, at, fields) -> Order:
     locked.status = to
     update_fields = ["status", "updated_at"]
     if transition.reopens:
+        # Paid again: by a payment that came before its checkout expired (paid_at
+        # from it), or because the full refund that canceled it failed (kept).
         locked.canceled_at = None
         update_fields.append("canceled_at")
+        if locked.paid_at is None:
+            locked.paid_at = at or timezone.now()
+            update_fields.append("paid_at")
     else:
         stamp = _ENTERED_AT.get(to)
         if stamp:

@@ -1,16 +1,12 @@
 from audit.services import audit_record
 from catalog.services.stock import stock_release
 from orders.models import Order
-from orders.services.lifecycle import (
-    By,
-    order_payment_intent_set,
-    order_processing_set,
-    order_transition,
-)
+from orders.services.lifecycle import By, order_payment_intent_set, order_transition
 from payments.locks import lock_order
 from payments.models import Payment
-from payments.services.ledger import STRIPE
-from payments.stripe_fields import order_for, payment_intent_id
+from payments.services.ledger import STRIPE, payment_processing
+from payments.services.ledger.payments import CHECKOUT_EXPIRED
+from payments.stripe_fields import event_time, order_for, payment_intent_id
 
 
 def _order(session) -> Order | None:
@@ -44,10 +40,18 @@ def async_payment_failed(payload: dict):
     if found is None:
         return None
     order = lock_order(found.pk)
-    if order.status != Order.Status.PENDING:
-        return None
+    if (
+        order.status != Order.Status.PENDING
+        or order.stripe_checkout_session_id != session["id"]
+    ):
+        return None  # paid meanwhile, or an older attempt: the current one stands
     released = stock_release(holder=order.holder)
-    order_processing_set(order=order, since=None)
+    payment_processing(
+        order=order,
+        payment_intent=payment_intent_id(session),
+        at=event_time(payload),
+        ended=True,
+    )
     audit_record(
         event_type="payment.failed",
         actor_label=STRIPE,
@@ -77,11 +81,14 @@ def expired(payload: dict):
         and order.stripe_checkout_session_id == session["id"]
         and not Payment.objects.filter(order=order).exists()
     ):
+        # Dated by Stripe: a payment made before this moment reopens the order
+        # (ledger.payments_settle), whichever of the two events arrives first.
         order_transition(
             order=order,
             to=Order.Status.CANCELED,
             by=By.SYSTEM,
-            note="checkout expired",
+            note=CHECKOUT_EXPIRED,
+            at=event_time(payload),
             already_locked=True,
         )
     return None

@@ -6,6 +6,8 @@ after it commits, and the session is stored in a second one. A crash in between
 leaves a numbered attempt without a session, and the next Pay makes a new one.
 """
 
+import contextlib
+
 import stripe
 from django.db import transaction
 from django.utils import timezone
@@ -42,9 +44,16 @@ def checkout_start(
        pending, and writes a `payment.checkout_opened` audit row. An order paid or
        canceled meanwhile keeps its session and raises DomainError.
     """
-    order, attempt = _attempt_begin(order=order)
+    order, attempt, previous = _attempt_begin(order=order)
+    gateway = get_gateway()
+    if previous:
+        # The older page must not take a payment after this one opens (its expiry
+        # would otherwise race that payment); Stripe refuses to expire a session
+        # already paid, and that payment then pays the order as usual.
+        with contextlib.suppress(stripe.StripeError):
+            gateway.expire_checkout_session(session_id=previous)
     try:
-        session = get_gateway().create_checkout_session(
+        session = gateway.create_checkout_session(
             order=order, success_url=success_url, cancel_url=cancel_url, attempt=attempt
         )
     except stripe.StripeError as exc:
@@ -53,12 +62,13 @@ def checkout_start(
             "Try again in a moment."
         ) from exc
     stored = _session_store(order=order, session=session, attempt=attempt)
-    if not stored:
-        raise _not_pending(Order.objects.get(pk=order.pk))
+    current = Order.objects.get(pk=order.pk)
+    if not stored and current.status != Order.Status.PENDING:
+        raise _not_pending(current)
     return session
 
 
-def _attempt_begin(*, order: Order) -> tuple[Order, int]:
+def _attempt_begin(*, order: Order) -> tuple[Order, int, str]:
     with transaction.atomic(durable=True):
         order = lock_order(order.pk)
         if order.status != Order.Status.PENDING:
@@ -82,21 +92,44 @@ def _attempt_begin(*, order: Order) -> tuple[Order, int]:
             target_id=str(order.pk),
         ).count()
         holds = stock_reserve_again(holder=order.holder, quantities=quantities)
+        # The order forgets its session now, so that session's expiry (which this
+        # attempt asks for) cancels nothing.
+        previous = order.stripe_checkout_session_id
+        if previous:
+            Order.objects.filter(pk=order.pk).update(
+                stripe_checkout_session_id="", updated_at=timezone.now()
+            )
+            order.stripe_checkout_session_id = ""
         audit_record(
             event_type=STARTED,
             target=order,
-            metadata={"attempt": attempt, "stock_reserved_again": holds is not None},
+            metadata={
+                "attempt": attempt,
+                "stock_reserved_again": holds is not None,
+                "previous_session": previous,
+            },
         )
-    return order, attempt
+    return order, attempt, previous
 
 
 def _session_store(*, order: Order, session: CheckoutSession, attempt: int) -> bool:
     with transaction.atomic(durable=True):
-        stored = bool(
-            Order.objects.filter(pk=order.pk, status=Order.Status.PENDING).update(
+        locked = lock_order(order.pk)
+        newest = (
+            AuditLog.objects.filter(
+                event_type=STARTED,
+                target_type=order._meta.label_lower,
+                target_id=str(order.pk),
+            ).count()
+            == attempt + 1
+        )
+        # Of two clicks at once, the later attempt's session is the order's; the
+        # earlier page still pays the order (its metadata names it).
+        stored = locked.status == Order.Status.PENDING and newest
+        if stored:
+            Order.objects.filter(pk=order.pk).update(
                 stripe_checkout_session_id=session.id, updated_at=timezone.now()
             )
-        )
         audit_record(
             event_type=OPENED,
             target=order,

@@ -13,7 +13,7 @@ import datetime as dt
 
 import stripe
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -154,7 +154,7 @@ def refund_request_send(*, request: RefundRequest) -> Refund:
         return existing
     payment, order = request.payment, request.order
     RefundRequest.objects.filter(pk=request.pk).update(
-        attempts=request.attempts + 1, updated_at=timezone.now()
+        attempts=F("attempts") + 1, updated_at=timezone.now()
     )
     try:
         answer = get_gateway().create_refund(
@@ -171,13 +171,14 @@ def refund_request_send(*, request: RefundRequest) -> Refund:
             charge_amount_pennies=payment.amount_pennies,
             refunded_before_pennies=_refunded_before(payment),
         )
-    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-        _request_note(request, exc)
-        raise DomainError(
-            "Stripe could not be reached; the refund request is kept and will be "
-            "sent again automatically (it cannot be made twice)."
-        ) from exc
     except stripe.StripeError as exc:
+        if not _refused(exc):  # Stripe may or may not have made it: ask again
+            _request_note(request, exc)
+            raise DomainError(
+                "Stripe could not be reached or did not answer; the refund request "
+                "is kept and will be sent again automatically (it cannot be made "
+                "twice)."
+            ) from exc
         _request_refuse(request, exc)
         raise DomainError(
             f"Stripe refused the refund: {exc.user_message or exc}"
@@ -198,6 +199,26 @@ def refund_request_send(*, request: RefundRequest) -> Refund:
     if refund is None:  # the payment vanished: cannot happen while it is PROTECTed
         raise DomainError("The refund was made but its payment is not recorded.")
     return refund
+
+
+def _refused(exc: stripe.StripeError) -> bool:
+    """Stripe said no (a 4xx answer other than a rate limit): asking again with
+    the same key gives the same no. A connection failure, a rate limit or a
+    server error leaves the outcome unknown, so the request is asked again."""
+    if isinstance(exc, stripe.RateLimitError):
+        return False
+    status = getattr(exc, "http_status", None)
+    if isinstance(status, int):
+        return 400 <= status < 500
+    # Raised before or without an HTTP answer: refusals by their kind.
+    return isinstance(
+        exc,
+        stripe.InvalidRequestError
+        | stripe.CardError
+        | stripe.AuthenticationError
+        | stripe.PermissionError
+        | stripe.IdempotencyError,
+    )
 
 
 def _refunded_before(payment: Payment) -> int:

@@ -100,6 +100,7 @@ def test_an_async_payment_failure_releases_the_hold_and_tells_the_customer(
     client, customer
 ):
     order = _order(customer)
+    Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id="cs_1")
     post(client, _intent_event(order, "payment_intent.processing", created=BASE))
     post(
         client,
@@ -217,3 +218,67 @@ def test_paying_again_is_refused_while_a_bank_payment_processes(client, customer
     post(client, _intent_event(order, "payment_intent.processing", created=BASE))
     with pytest.raises(DomainError, match=r"bank payment for order .* is processing"):
         checkout_start(order=order, success_url="/", cancel_url="/")
+
+
+def test_a_late_async_failure_of_an_older_attempt_leaves_the_current_one(
+    client, customer
+):
+    order = _order(customer)
+    post(client, _intent_event(order, "payment_intent.processing", created=BASE))
+    post(
+        client, _intent_event(order, "payment_intent.payment_failed", created=BASE + 9)
+    )
+    # The customer paid again by bank: a new page, a new PaymentIntent processing.
+    Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id="cs_2")
+    post(
+        client,
+        _intent_event(order, "payment_intent.processing", created=BASE + 20, pi="pi_2"),
+    )
+    # The first page's async failure (dated before the second attempt) comes last.
+    post(
+        client,
+        _session_event(
+            order, "checkout.session.async_payment_failed", created=BASE + 9
+        ),
+    )
+    assert _since(order) == dt.datetime.fromtimestamp(BASE + 20, tz=dt.UTC)
+    assert StockReservation.objects.filter(
+        holder=order.holder, status="active"
+    ).exists()
+    assert not AuditLog.objects.filter(
+        event_type="payment.failed", metadata__code="async_payment_failed"
+    ).exists()
+
+
+@pytest.mark.parametrize("expiry_first", [False, True])
+def test_a_payment_made_before_the_checkout_expired_pays_the_order_either_way(
+    client, customer, expiry_first
+):
+    order = _order(customer)
+    Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id="cs_2")
+    paid = intent_succeeded(order, pi="pi_1", charge="ch_1", created=BASE)
+    expired = _session_event(
+        order, "checkout.session.expired", created=BASE + 86400, session="cs_2"
+    )
+    for event in [expired, paid] if expiry_first else [paid, expired]:
+        post(client, event)
+    order.refresh_from_db()
+    assert (order.status, order.canceled_at) == ("paid", None)
+    assert order.paid_at == dt.datetime.fromtimestamp(BASE, tz=dt.UTC)
+    assert Payment.objects.get().applied
+    assert not order.exceptions.exists()
+    assert order.lines.get().variant.stock_on_hand == 3
+
+
+def test_a_payment_after_the_checkout_expired_is_paid_after_cancel(client, customer):
+    order = _order(customer)
+    Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id="cs_2")
+    post(
+        client,
+        _session_event(order, "checkout.session.expired", created=BASE, session="cs_2"),
+    )
+    post(client, intent_succeeded(order, pi="pi_1", charge="ch_1", created=BASE + 60))
+    order.refresh_from_db()
+    assert order.status == "canceled"
+    assert order.canceled_at == dt.datetime.fromtimestamp(BASE, tz=dt.UTC)
+    assert [c.kind for c in order.exceptions.all()] == ["paid_after_cancel"]

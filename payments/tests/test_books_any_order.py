@@ -262,7 +262,8 @@ def _dispute_scenario(outcome):
                     k,
                     t0,
                     status="won",
-                    created=t0 + 1800,
+                    # Later than the close: the case is dated by the earliest.
+                    created=t0 + 1805,
                     amount=amount,
                     moved=(-amount, amount),
                 )

@@ -33,6 +33,10 @@ class Gateway:
 
     def __init__(self, *, fail=None, during=None):
         self.calls, self.fail, self.during = [], fail, during
+        self.expired = []
+
+    def expire_checkout_session(self, *, session_id):
+        self.expired.append((session_id, open_transaction()))
 
     def create_checkout_session(self, *, order, success_url, cancel_url, attempt):
         self.calls.append({"attempt": attempt, "in_transaction": open_transaction()})
@@ -108,9 +112,11 @@ def test_paying_again_while_the_holds_are_live_changes_no_hold(customer, gateway
     assert list(StockReservation.objects.all()) == [hold]
     assert StockReservation.objects.get().expires_at == hold.expires_at, "not extended"
     assert [c["attempt"] for c in watched.calls] == [0, 1]
+    # The first page is expired at Stripe, outside any transaction.
+    assert watched.expired == [(first.id, None)]
     assert _audit(order, "payment.checkout_started") == [
-        {"attempt": 0, "stock_reserved_again": False},
-        {"attempt": 1, "stock_reserved_again": False},
+        {"attempt": 0, "stock_reserved_again": False, "previous_session": ""},
+        {"attempt": 1, "stock_reserved_again": False, "previous_session": first.id},
     ]
     assert _audit(order, "payment.checkout_opened") == [
         {"session": first.id, "attempt": 0, "stored": True},
@@ -135,7 +141,7 @@ def test_paying_again_after_the_hold_lapsed_holds_the_stock_again(
     assert _available(variant).available == 3
     assert Order.objects.get(pk=order.pk).stripe_checkout_session_id == session.id
     assert _audit(order, "payment.checkout_started") == [
-        {"attempt": 0, "stock_reserved_again": True}
+        {"attempt": 0, "stock_reserved_again": True, "previous_session": ""}
     ]
 
 
@@ -337,9 +343,11 @@ def test_the_order_is_locked_before_its_variants(customer, gateway):
     with CaptureQueriesContext(connection) as queries:
         _start(order)
     locked = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
-    assert len(locked) >= 2
+    assert len(locked) >= 3
     assert 'FROM "orders_order"' in locked[0]
-    assert all('FOR UPDATE OF "catalog_variant"' in sql for sql in locked[1:])
+    assert all('FOR UPDATE OF "catalog_variant"' in sql for sql in locked[1:-1])
+    # Storing the session is a transaction of its own that locks the order alone.
+    assert 'FROM "orders_order"' in locked[-1]
 
 
 # --- many at once, on PostgreSQL -----------------------------------------------------
@@ -408,7 +416,17 @@ def test_one_order_paid_again_twice_at_once_takes_one_hold(run_concurrently):
     results = run_concurrently(2, lambda i: _start(order).id)
     assert len(set(results)) == 2 and all(r.startswith("cs_") for r in results)
     assert StockReservation.objects.holding().filter(holder=order.holder).count() == 1
-    assert sorted(_audit(order, "payment.checkout_started"), key=str) == [
-        {"attempt": 0, "stock_reserved_again": True},
-        {"attempt": 1, "stock_reserved_again": False},
+    started = [
+        (row["attempt"], row["stock_reserved_again"])
+        for row in _audit(order, "payment.checkout_started")
     ]
+    assert sorted(started) == [(0, True), (1, False)]
+    # The later attempt's session is the order's, whichever committed last.
+    opened = {r["attempt"]: r for r in _audit(order, "payment.checkout_opened")}
+    assert [opened[0]["stored"], opened[1]["stored"]] == [False, True] or (
+        opened[0]["stored"] and opened[1]["stored"]
+    )
+    assert (
+        Order.objects.get(pk=order.pk).stripe_checkout_session_id
+        == (opened[1]["session"])
+    )

@@ -92,3 +92,35 @@ def test_an_invoice_payment_is_dated_by_the_invoice_in_every_arrival_order():
         2026, 7, 1
     )
     assert not StripeEvent.objects.exclude(status="processed").exists()
+
+
+def test_merging_keeps_the_cases_of_the_payment_intents_row():
+    """A dispute opened on the PaymentIntent's own row before the invoice named
+    it: the merge moves the dispute and its case, and nothing fails."""
+    events = _events("d")
+    _deliver(events[0])
+    _deliver(
+        envelope(
+            "charge.dispute.created",
+            {
+                "id": "dp_d",
+                "object": "dispute",
+                "amount": 999,
+                "charge": "ch_d",
+                "currency": "gbp",
+                "status": "needs_response",
+                "reason": "fraudulent",
+                "created": INTENT_AT + 10,
+            },
+            created=INTENT_AT + 10,
+        )
+    )
+    _deliver(events[1])
+    _deliver(events[2])
+    (payment,) = Payment.objects.all()
+    assert payment.stripe_invoice_id == "in_d"
+    assert payment.disputes.get().stripe_dispute_id == "dp_d"
+    from payments.models import PaymentException
+
+    assert PaymentException.objects.get(kind="dispute").payment == payment
+    assert not StripeEvent.objects.exclude(status="processed").exists()

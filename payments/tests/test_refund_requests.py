@@ -36,8 +36,9 @@ def paid(client, customer):
 class FlakyStripe(OfflineGateway):
     """Stripe as seen through a network that fails the first `failures` calls."""
 
-    def __init__(self, failures=0, refuse=False):
+    def __init__(self, failures=0, refuse=False, error=None):
         self.failures, self.refuse, self.keys = failures, refuse, []
+        self.error = error or stripe.APIConnectionError("Could not connect to Stripe.")
 
     @network_call
     def create_refund(self, **kwargs):
@@ -48,7 +49,7 @@ class FlakyStripe(OfflineGateway):
             )
         if self.failures:
             self.failures -= 1
-            raise stripe.APIConnectionError("Could not connect to Stripe.")
+            raise self.error
         return super().create_refund(**kwargs)
 
 
@@ -167,3 +168,39 @@ def test_the_sweep_gives_up_after_its_attempts(monkeypatch, paid, ops_user):
         "later": 0,
     }
     assert len(flaky.keys) == 1
+
+
+def test_a_stripe_server_error_keeps_the_request_for_the_sweep(
+    monkeypatch, paid, ops_user
+):
+    error = stripe.APIError("An error occurred with our servers.", http_status=500)
+    flaky = FlakyStripe(failures=1, error=error)
+    monkeypatch.setattr("payments.services.refunds.get_gateway", lambda: flaky)
+    with pytest.raises(DomainError, match="did not answer"):
+        _ask(paid, ops_user)
+    request = RefundRequest.objects.get()
+    assert request.status == "requested"  # Stripe may have made it: ask again
+    assert refundable_pennies(paid) == paid.total_pennies - 500
+    refund = _ask(paid, ops_user)  # the same form again: the same key
+    assert flaky.keys == ["k1", "k1"]
+    assert Refund.objects.get() == refund
+
+
+def test_a_refund_stripe_made_after_all_completes_a_refused_request(
+    client, monkeypatch, paid, ops_user
+):
+    monkeypatch.setattr(
+        "payments.services.refunds.get_gateway", lambda: FlakyStripe(refuse=True)
+    )
+    with pytest.raises(DomainError):
+        _ask(paid, ops_user)
+    from payments.tests.events import refund_event
+
+    event = refund_event("re_late", 500)
+    event["data"]["object"]["metadata"] = {"refund_request": "k1"}
+    post(client, event)
+    request = RefundRequest.objects.get()
+    assert (request.status, request.stripe_refund_id) == ("sent", "re_late")
+    row = AuditLog.objects.get(event_type="refund.request_made_after_refusal")
+    assert row.metadata["refund"] == "re_late"
+    assert row.metadata["idempotency_key"] == "k1"

@@ -33,8 +33,16 @@ def exception_close(
 ) -> bool:
     """Close a case because Stripe settled it (a dispute won or lost), dated by
     Stripe's time `at`; returns whether it was open. Audited as
-    `payment_exception.closed` on the order's timeline."""
+    `payment_exception.closed` on the order's timeline. A case Stripe closed
+    already keeps the earliest closing time and the newest note, whatever order
+    the closing events came in; one a person resolved stays as they left it."""
     if case.resolved_at is not None:
+        if case.resolved_by_id is None and (
+            at < case.resolved_at or note[:255] != case.resolution_note
+        ):
+            case.resolved_at = min(at, case.resolved_at)
+            case.resolution_note = note[:255]
+            case.save(update_fields=["resolved_at", "resolution_note", "updated_at"])
         return False
     case.resolved_at, case.resolution_note = at, note[:255]
     case.save(update_fields=["resolved_at", "resolution_note", "updated_at"])

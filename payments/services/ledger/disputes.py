@@ -64,26 +64,33 @@ def dispute_record(
             status_at=seen_at,
             stripe_created=created or seen_at,
         )
-    elif newest_wins(
-        new=(seen_at, status),
-        old=(dispute.status_at, dispute.status),
-        ranks=DISPUTE_STATUS_RANK,
-    ):
-        dispute.status, dispute.status_at = status, seen_at
+        newer = True
+    else:
+        newer = newest_wins(
+            new=(seen_at, status),
+            old=(dispute.status_at, dispute.status),
+            ranks=DISPUTE_STATUS_RANK,
+        )
     dispute.payment = payment
-    dispute.stripe_charge_id = text(obj, "charge")
-    dispute.amount_pennies = (
-        obj.get("amount") if isinstance(obj.get("amount"), int) else 0
-    )
-    dispute.currency = (obj.get("currency") or "").upper()[:3]
-    dispute.reason = obj.get("reason") or ""
+    if newer:  # what an older event says of the dispute never overwrites newer news
+        dispute.status, dispute.status_at = status, seen_at
+        dispute.stripe_charge_id = text(obj, "charge")
+        dispute.amount_pennies = (
+            obj.get("amount") if isinstance(obj.get("amount"), int) else 0
+        )
+        dispute.currency = (obj.get("currency") or "").upper()[:3]
+        dispute.reason = obj.get("reason") or ""
     if withdrawn is not None:
         dispute.funds_withdrawn_pennies, dispute.funds_withdrawn_at = withdrawn, seen_at
     if reinstated is not None:
         dispute.funds_reinstated_pennies = reinstated
         dispute.funds_reinstated_at = seen_at
     dispute.save()
-    dispute_case_sync(dispute, order=order)
+    dispute_case_sync(
+        dispute,
+        order=order,
+        closed_at=seen_at if status in DISPUTE_CLOSED_STATUSES else None,
+    )
     return dispute
 
 
@@ -91,9 +98,10 @@ def dispute_outcome(dispute: Dispute) -> str:
     return OUTCOMES.get(dispute.status, dispute.status.replace("_", " "))
 
 
-def dispute_case_sync(dispute: Dispute, *, order) -> None:
+def dispute_case_sync(dispute: Dispute, *, order, closed_at=None) -> None:
     """The dispute's ops case: opened once; closed when Stripe closes the dispute,
-    dated by Stripe's time, the outcome on the order's timeline."""
+    dated by the earliest Stripe time of a closing state seen (`closed_at`: this
+    event's, when it says closed), the outcome on the order's timeline."""
     case = exception_raise(
         kind=Kind.DISPUTE,
         stripe_ref=dispute.stripe_dispute_id,
@@ -107,7 +115,7 @@ def dispute_case_sync(dispute: Dispute, *, order) -> None:
     if dispute.status in DISPUTE_CLOSED_STATUSES:
         exception_close(
             case=case,
-            at=dispute.status_at,
+            at=closed_at or dispute.status_at,
             note=f"Dispute {dispute_outcome(dispute)}.",
             order=order,
         )

@@ -3,8 +3,11 @@ merged with its PaymentIntent's row when both were recorded on their own."""
 
 import datetime as dt
 
+from django.db.models import Q
+
 from audit.services import audit_record
-from payments.models import Payment
+from payments.locks import lock_payments
+from payments.models import Payment, PaymentException
 from payments.services.ledger.cases import STRIPE
 from payments.stripe_fields import currency, invoice_subscription, text, ts
 
@@ -78,16 +81,22 @@ def invoice_payment_link(
     If the PaymentIntent was recorded on its own first, the two are one payment
     (refunds and disputes move to the invoice's row). None, writing nothing, while
     neither is recorded. Writes the payment and a `payment.merged` audit row."""
-    by_invoice = (
-        Payment.objects.select_for_update().filter(stripe_invoice_id=invoice_id).first()
+    found = Payment.objects.filter(
+        Q(stripe_invoice_id=invoice_id) | Q(stripe_payment_intent=intent)
+    ).values_list("pk", flat=True)
+    locked = {p.pk: p for p in lock_payments(found)}  # in primary-key order
+    by_invoice = next(
+        (p for p in locked.values() if p.stripe_invoice_id == invoice_id), None
     )
-    by_intent = (
-        Payment.objects.select_for_update().filter(stripe_payment_intent=intent).first()
+    by_intent = next(
+        (p for p in locked.values() if p.stripe_payment_intent == intent), None
     )
     if by_invoice and by_intent and by_invoice.pk != by_intent.pk:
         # The same money twice: keep the invoice's row, move what hangs off the other.
         by_intent.refunds.update(payment=by_invoice)
         by_intent.disputes.update(payment=by_invoice)
+        by_intent.refund_requests.update(payment=by_invoice)
+        PaymentException.objects.filter(payment=by_intent).update(payment=by_invoice)
         charge = by_intent.stripe_charge_id
         audit_record(
             event_type="payment.merged",

@@ -32,6 +32,9 @@ from payments.models import Payment, StripeEvent
 from payments.services.ledger.cases import STRIPE, Kind, exception_raise
 from payments.services.ledger.refunds import order_sync_refunds
 
+# The note of a pending order canceled because its checkout page expired.
+CHECKOUT_EXPIRED = "checkout expired"
+
 
 def customer_for(*, order: Order | None, email: str = "") -> User | None:
     if order is not None:
@@ -180,7 +183,7 @@ def payments_settle(*, order: Order) -> Payment | None:
     applied = None
     if matching:
         chosen = matching[0]
-        if order.status == Order.Status.PENDING:
+        if order.status == Order.Status.PENDING or _expired_before(order, chosen):
             applied = _sell(order, chosen, matching, problems)
         elif current is None:  # canceled before any payment applied
             for payment in matching:
@@ -214,6 +217,21 @@ def payments_settle(*, order: Order) -> Payment | None:
     if applied is not None and (current is None or current.pk != applied.pk):
         order_sync_refunds(order)
     return applied
+
+
+def _expired_before(order: Order, payment: Payment) -> bool:
+    """The order was canceled only because its checkout expired, at a Stripe time
+    after this payment: the money came first, so the order is paid after all."""
+    if order.status != Order.Status.CANCELED or order.paid_at is not None:
+        return False
+    last = order.status_changes.order_by("-pk").first()
+    return (
+        last is not None
+        and last.to_status == Order.Status.CANCELED
+        and last.note == CHECKOUT_EXPIRED
+        and order.canceled_at is not None
+        and payment.paid_at < order.canceled_at
+    )
 
 
 def _sell(order, chosen, matching, problems) -> Payment | None:

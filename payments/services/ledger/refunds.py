@@ -13,13 +13,14 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Sum
 
+from audit.services import audit_record
 from catalog.services.stock import stock_restock, stock_restock_reverse
 from core.money import format_money
 from orders.models import Order
 from orders.services.lifecycle import By, order_refunds_set, order_transition
 from payments.locks import lock_payment_and_order, lock_refund
 from payments.models import Payment, Refund, RefundRequest
-from payments.services.ledger.cases import Kind, exception_raise
+from payments.services.ledger.cases import STRIPE, Kind, exception_raise
 from payments.stripe_fields import newest_wins, payment_intent_id, text
 
 # For two states stamped the same second, the later one in a refund's life wins.
@@ -110,6 +111,18 @@ def _link_request(refund: Refund, obj: dict) -> None:
     request = RefundRequest.objects.filter(condition).order_by("pk").first()
     if request is None:
         return
+    if request.status == RefundRequest.Status.REFUSED:
+        # Stripe's error was wrong about the outcome: the refund exists after all.
+        audit_record(
+            event_type="refund.request_made_after_refusal",
+            actor_label=STRIPE,
+            target=request.order,
+            metadata={
+                "idempotency_key": request.idempotency_key,
+                "refund": refund.stripe_refund_id,
+                "error": request.last_error,
+            },
+        )
     if request.status != RefundRequest.Status.SENT or not request.stripe_refund_id:
         request.status = RefundRequest.Status.SENT
         request.stripe_refund_id = refund.stripe_refund_id
@@ -202,7 +215,7 @@ def order_sync_refunds(order: Order) -> Order:
             order=order,
             to=Order.Status.PAID,
             by=By.PAYMENTS,
-            note="the full refund failed: the sale stands",
+            note="no longer fully refunded: the sale stands",
             already_locked=True,
         )
     return order
