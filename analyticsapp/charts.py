@@ -2,6 +2,8 @@
 
 Each function returns the geometry; `Chart.html` draws it (the template includes
 analyticsapp/_chart.html). Every chart page also carries the same numbers as a table.
+The presenters at the end turn each dashboard's rows into its charts, so the views
+only hand rows over.
 """
 
 from dataclasses import dataclass, field
@@ -20,10 +22,14 @@ PALETTE = ["#3b4fd8", "#16794a", "#b42318", "#c2571a", "#7a4fa0"]
 
 @dataclass
 class Series:
+    """One line or bar series. A value of None is "not applicable" (an average of
+    no orders): a line has a gap there, never a 0."""
+
     name: str
-    values: list[int]
+    values: list[int | None]
     color: str = ""
     money: bool = True
+    currency: str | None = None
 
 
 @dataclass
@@ -108,8 +114,10 @@ class Chart:
         return mark_safe("".join(parts))
 
 
-def _fmt(value, money):
-    return format_money(value) if money else f"{value:,}"
+def _fmt(value, money, currency=None):
+    if value is None:
+        return "not applicable"
+    return format_money(value, currency) if money else f"{value:,}"
 
 
 def _scale(chart: Chart, top: int):
@@ -122,8 +130,9 @@ def _scale(chart: Chart, top: int):
         return round(chart.plot_bottom - span * value / top, 1)
 
     money = chart.series[0].money if chart.series else True
+    currency = chart.series[0].currency if chart.series else None
     chart.y_ticks = [
-        {"y": y(top * i / 4), "label": _fmt(round(top * i / 4), money)}
+        {"y": y(top * i / 4), "label": _fmt(round(top * i / 4), money, currency)}
         for i in range(5)
     ]
     return y
@@ -143,28 +152,39 @@ def _x_positions(chart: Chart):
 
 def line_chart(title, labels, series: list[Series]) -> Chart:
     chart = Chart(title, labels, series)
-    top = max((max(s.values, default=0) for s in series), default=0)
+    top = max(
+        (max((v for v in s.values if v is not None), default=0) for s in series),
+        default=0,
+    )
     y = _scale(chart, _nice(top))
     step = _x_positions(chart)
     for index, s in enumerate(series):
         s.color = s.color or PALETTE[index % len(PALETTE)]
-        coords = [
-            (round(PAD_LEFT + step * (i + 0.5), 1), y(v))
-            for i, v in enumerate(s.values)
-        ]
-        chart.lines.append(
-            {"color": s.color, "points": " ".join(f"{x},{yy}" for x, yy in coords)}
-        )
-        for (x, yy), label, value in zip(coords, labels, s.values, strict=False):
+        segment = []
+        for i, (label, value) in enumerate(zip(labels, s.values, strict=False)):
+            if value is None:  # a gap: the line stops and starts again after it
+                _add_line(chart, s.color, segment)
+                segment = []
+                continue
+            point = (round(PAD_LEFT + step * (i + 0.5), 1), y(value))
+            segment.append(point)
             chart.points.append(
                 {
-                    "x": x,
-                    "y": yy,
+                    "x": point[0],
+                    "y": point[1],
                     "color": s.color,
-                    "tip": f"{label} · {s.name}: {_fmt(value, s.money)}",
+                    "tip": f"{label} · {s.name}: {_fmt(value, s.money, s.currency)}",
                 }
             )
+        _add_line(chart, s.color, segment)
     return chart
+
+
+def _add_line(chart: Chart, color: str, points: list[tuple]) -> None:
+    if points:
+        chart.lines.append(
+            {"color": color, "points": " ".join(f"{x},{y}" for x, y in points)}
+        )
 
 
 def stacked_bars(title, labels, series: list[Series]) -> Chart:
@@ -184,7 +204,8 @@ def stacked_bars(title, labels, series: list[Series]) -> Chart:
             chart.bars.append(
                 {"x": round(PAD_LEFT + step * i + (step - width) / 2, 1),
                  "y": top, "w": round(width, 1), "h": round(bottom - top, 1),
-                 "color": s.color, "tip": f"{label} · {s.name}: {_fmt(value, s.money)}"}
+                 "color": s.color,
+                 "tip": f"{label} · {s.name}: {_fmt(value, s.money, s.currency)}"}
             )  # fmt: skip
             base += value
     return chart
@@ -202,8 +223,153 @@ def _nice(value: int) -> int:
 
 
 def heat(share) -> str:
-    """A colour for a share from 0 to 1 (cohort retention cells)."""
+    """A colour for a share from 0 to 1 (cohort retention cells); a neutral grey
+    for a share that is not applicable (a month that has not happened yet)."""
+    if share is None:
+        return "hsl(225, 14%, 93%)"
     level = min(max(float(share), 0.0), 1.0)
     # From near white to a mid blue that dark cell labels still read on (4.5:1).
     light = round(97 - 29 * level)
     return f"hsl(232, 75%, {light}%)"
+
+
+# Presenters: each dashboard's rows as its charts.
+
+
+def day_labels(days) -> list[str]:
+    """Axis labels for a run of days (dates, or rows with a `day`)."""
+    return [getattr(d, "day", d).strftime("%d %b") for d in days]
+
+
+def executive_charts(series, paid_order_revenue: dict, currency: str) -> dict:
+    """Money, paid orders and AOV per day, from daily snapshots and the revenue of
+    each day's paid orders."""
+    labels = day_labels(series)
+
+    def money(name, field):
+        return Series(name, [getattr(d, field) for d in series], currency=currency)
+
+    aov = [
+        round(paid_order_revenue.get(d.day, 0) / d.paid_orders)
+        if d.paid_orders
+        else None  # no orders: no average, not 0
+        for d in series
+    ]
+    return {
+        "money_chart": line_chart(
+            "Daily gross, net and refunds",
+            labels,
+            [
+                money("Gross", "gross_revenue_pennies"),
+                money("Net", "net_revenue_pennies"),
+                money("Refunds", "refunds_pennies"),
+            ],
+        ),
+        "orders_chart": stacked_bars(
+            "Paid orders per day",
+            labels,
+            [Series("Paid orders", [d.paid_orders for d in series], money=False)],
+        ),
+        "aov_chart": line_chart(
+            "Average order value per day",
+            labels,
+            [Series("AOV", aov, currency=currency)],
+        ),
+    }
+
+
+def customer_mix_chart(series) -> Chart:
+    return stacked_bars(
+        "New and returning customers per day",
+        day_labels(series),
+        [
+            Series("New", [d.new_customers for d in series], money=False),
+            Series("Returning", [d.returning_customers for d in series], money=False),
+        ],
+    )
+
+
+def cohort_heatmap(cohorts: list[dict], *, cell: int = 34) -> dict:
+    """The cohort retention table as heatmap geometry (the template draws it)."""
+    months = len(cohorts[0]["shares"]) if cohorts else 12
+    return {
+        "width": 120 + cell * months,
+        "height": 24 + cell * max(len(cohorts), 1),
+        "months": [{"x": 120 + cell * k + cell / 2, "k": k} for k in range(months)],
+        "rows": [
+            {
+                "y": 24 + cell * i,
+                "label_y": 24 + cell * i + cell / 2 + 4,
+                "label": f"{row['month']:%b %Y} ({row['size']})",
+                "cells": [
+                    {
+                        "x": 120 + cell * k,
+                        "fill": heat(share),
+                        "tip": f"{row['month']:%b %Y}, month {k}: "
+                        + (f"{share:.0%}" if share is not None else "not yet"),
+                        "text": f"{share:.0%}" if share else "",
+                    }
+                    for k, share in enumerate(row["shares"])
+                ],
+            }
+            for i, row in enumerate(cohorts)
+        ],
+        "cell": cell,
+    }
+
+
+def best_sellers_chart(sellers: list[dict], days: int) -> Chart:
+    return stacked_bars(
+        f"Best sellers, {days} days (units)",
+        [s["variant__sku"] for s in sellers],
+        [Series("Units", [s["units"] for s in sellers], money=False)],
+    )
+
+
+def refunds_chart(series, currency: str) -> Chart:
+    return stacked_bars(
+        "Refunds per day",
+        day_labels(series),
+        [Series("Refunds", [d.refunds_pennies for d in series], currency=currency)],
+    )
+
+
+def backlog_chart(buckets: list[tuple[str, int]]) -> Chart:
+    return stacked_bars(
+        "Paid, not fulfilled, by age",
+        [label for label, _ in buckets],
+        [Series("Orders", [n for _, n in buckets], money=False)],
+    )
+
+
+def mrr_charts(days, currency: str) -> dict:
+    """MRR at each day's end, and the MRR gained and lost per day."""
+    labels = day_labels(days)
+
+    def values(name, field, color=""):
+        return Series(
+            name, [getattr(d, field) for d in days], color=color, currency=currency
+        )
+
+    return {
+        "mrr_chart": line_chart(
+            "MRR at the end of each day", labels, [values("MRR", "mrr_pennies")]
+        ),
+        "gains_chart": stacked_bars(
+            "MRR gained per day",
+            labels,
+            [
+                values("New", "new_pennies"),
+                values("Expansion", "expansion_pennies"),
+                values("Reactivation", "reactivation_pennies"),
+            ],
+        ),
+        "losses_chart": stacked_bars(
+            "MRR lost per day",
+            labels,
+            [
+                values("Contraction", "contraction_pennies", "#c2571a"),
+                values("Churn", "churn_pennies", "#b42318"),
+            ],
+        ),
+    }

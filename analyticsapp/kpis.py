@@ -20,10 +20,13 @@ from analyticsapp.models import (
 )
 from core.timeutils import today
 
-KPI_DEFINITIONS_VERSION = "1.0"
+KPI_DEFINITIONS_VERSION = "1.1"
 KPI_CACHE_SECONDS = 24 * 3600
 logger = logging.getLogger("analyticsapp.kpis")
 WINDOWS = (7, 30, 90)
+# How many of a window's days have a built snapshot: not a KPI; a window with none
+# has no data (a comparison with it says so instead of showing a change).
+BUILT_DAYS = "built_days"
 SUMMED = [
     "gross_revenue_pennies",
     "order_revenue_pennies",
@@ -58,10 +61,11 @@ class Window:
         return Window.ending(self.start - dt.timedelta(days=1), self.days)
 
 
-def ratio(numerator: int, denominator: int, places: str = "0.0001") -> Decimal:
-    """A share, rounded half up in one place; 0 when there is nothing to divide by."""
+def ratio(numerator: int, denominator: int, places: str = "0.0001") -> Decimal | None:
+    """A share or ratio, rounded half up in one place; None ("not applicable":
+    blank in exports, "—" on screen) when there is nothing to divide by, never 0."""
     if not denominator:
-        return Decimal(0)
+        return None
     return (Decimal(numerator) / Decimal(denominator)).quantize(
         Decimal(places), rounding=ROUND_HALF_UP
     )
@@ -104,10 +108,15 @@ def kpis_for(window: Window) -> dict:
 
 def _kpis_compute(window: Window) -> dict:
     days = DailySnapshot.objects.filter(day__range=(window.start, window.end))
-    sums = days.aggregate(**{f: Sum(f) for f in SUMMED})
+    sums = days.aggregate(**{f: Sum(f) for f in SUMMED}, built_days=Count("id"))
     values = {f: sums[f] or 0 for f in SUMMED}
     customer_rows = CustomerDailySnapshot.objects.filter(
         day__range=(window.start, window.end)
+    )
+    # AOV's numerator is the revenue of the paid orders themselves: a payment
+    # raised for ops (not applied to its order) is revenue but not a paid order.
+    paid_order_revenue = (
+        customer_rows.aggregate(total=Sum("revenue_pennies"))["total"] or 0
     )
     customers = customer_rows.values("customer_id").distinct().count()
     new = (
@@ -127,17 +136,20 @@ def _kpis_compute(window: Window) -> dict:
         customers=customers,
         new_customers=new,
         returning_customers=customers - new,
-        aov_pennies=int(
-            ratio(values["order_revenue_pennies"], values["paid_orders"], "1")
-        ),
+        aov_pennies=_pennies(ratio(paid_order_revenue, values["paid_orders"], "1")),
         repeat_purchase_rate=ratio(repeaters, customers),
         refund_rate=ratio(values["refunds_pennies"], values["gross_revenue_pennies"]),
         wishlist_conversion=_wishlist_conversion(window),
     )
+    values[BUILT_DAYS] = sums["built_days"]
     return values
 
 
-def _wishlist_conversion(window: Window) -> Decimal:
+def _pennies(value: Decimal | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _wishlist_conversion(window: Window) -> Decimal | None:
     totals = WishlistDailySnapshot.objects.filter(
         day__range=(window.start, window.end)
     ).aggregate(adds=Sum("adds"), converted=Sum("converted"))
@@ -146,30 +158,46 @@ def _wishlist_conversion(window: Window) -> Decimal:
 
 @dataclass(frozen=True)
 class KpiComparison:
+    """A KPI in a window and in the window before it. None is "not applicable"
+    (nothing to divide by); `prior_data` is False when no day of the previous
+    window has a snapshot, so there is nothing to compare with."""
+
     name: str
-    current: int | Decimal
-    previous: int | Decimal
+    current: int | Decimal | None
+    previous: int | Decimal | None
+    prior_data: bool = True
 
     @property
-    def change(self):
-        return self.current - self.previous
+    def comparable(self) -> bool:
+        return (
+            self.prior_data and self.current is not None and self.previous is not None
+        )
+
+    @property
+    def change(self) -> int | Decimal | None:
+        return self.current - self.previous if self.comparable else None
 
     @property
     def change_ratio(self) -> Decimal | None:
-        if not self.previous:
+        if not self.comparable:
             return None
-        return ratio(self.current - self.previous, self.previous)
+        # Against the size of the previous value: -£10 to +£5 is +150 %.
+        return ratio(self.current - self.previous, abs(self.previous))
 
 
 def kpi_summary(*, as_of: dt.date | None = None, days: int = 30) -> dict:
     as_of = as_of or default_as_of()
     window = Window.ending(as_of, days)
     current, previous = kpis_for(window), kpis_for(window.previous())
+    prior_data = bool(previous[BUILT_DAYS])
     return {
         "window": window,
         "previous_window": window.previous(),
+        "prior_data": prior_data,
         "kpis": {
-            name: KpiComparison(name, current[name], previous[name]) for name in current
+            name: KpiComparison(name, current[name], previous[name], prior_data)
+            for name in current
+            if name != BUILT_DAYS
         },
     }
 
@@ -236,10 +264,15 @@ def cohort_retention(*, as_of: dt.date | None = None, months: int = 12):
         if 0 <= k < months:
             cohorts.setdefault(first, {}).setdefault(k, set()).add(row["customer_id"])
     table = []
+    last = as_of.year * 12 + as_of.month
     for month in sorted(cohorts)[-months:]:
         size = len(cohorts[month].get(0, set()))
+        first = month.year * 12 + month.month
+        # A month after as_of has not happened yet: not applicable, not 0 %.
         shares = [
-            ratio(len(cohorts[month].get(k, set())), size) if size else Decimal(0)
+            ratio(len(cohorts[month].get(k, set())), size)
+            if first + k <= last
+            else None
             for k in range(months)
         ]
         table.append({"month": month, "size": size, "shares": shares})
@@ -250,11 +283,11 @@ def mrr_summary(window: Window) -> dict:
     """Subscription KPIs for a window (docs/kpi_definitions.md, MRR section)."""
     from analyticsapp.models import MrrDailySnapshot
 
-    start = (
+    start_row = (
         MrrDailySnapshot.objects.filter(day=window.start - dt.timedelta(days=1))
         .values_list("mrr_pennies", "paying_customers")
         .first()
-    ) or (0, 0)
+    )
     end_row = MrrDailySnapshot.objects.filter(day=window.end).first()
     sums = MrrDailySnapshot.objects.filter(
         day__range=(window.start, window.end)
@@ -268,16 +301,18 @@ def mrr_summary(window: Window) -> dict:
         churned_customers=Sum("churned_customers"),
     )
     sums = {k: v or 0 for k, v in sums.items()}
-    mrr_start, customers_start = start
+    mrr_start, customers_start = start_row or (0, 0)
     mrr = end_row.mrr_pennies if end_row else 0
     paying = end_row.paying_customers if end_row else 0
-    arpu = int(ratio(mrr, paying, "1"))
+    arpu = _pennies(ratio(mrr, paying, "1"))
     customer_churn = ratio(sums["churned_customers"], customers_start)
     gained = sums["new"] + sums["expansion"] + sums["reactivation"]
     lost = sums["churn"] + sums["contraction"]
     return {
         "mrr_pennies": mrr,
         "mrr_start_pennies": mrr_start,
+        # No snapshot for the day before the window: nothing to compare with.
+        "prior_data": start_row is not None,
         "active_subscriptions": end_row.active_subscriptions if end_row else 0,
         "paying_customers": paying,
         "arpu_pennies": arpu,
@@ -291,9 +326,9 @@ def mrr_summary(window: Window) -> dict:
                 Decimal(1), rounding=ROUND_HALF_UP
             )
         )
-        if customer_churn
+        if customer_churn and arpu is not None
         else None,
-        "quick_ratio": ratio(gained, lost, "0.01") if lost else None,
+        "quick_ratio": ratio(gained, lost, "0.01"),
         **{f"{k}_pennies" if k not in ("churned_customers",) else k: v
            for k, v in sums.items()},
     }  # fmt: skip

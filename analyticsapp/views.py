@@ -1,17 +1,22 @@
-"""Dashboards (snapshots only) and exports."""
+"""Dashboards (snapshots only) and exports.
 
-import datetime as dt
+Each dashboard view reads its range form, calls the selectors and the chart
+presenter, and renders: the reads live in analyticsapp/selectors.py, the charts in
+analyticsapp/charts.py.
+"""
+
 import html
 import re
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Count, Sum
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from analyticsapp import charts
+from analyticsapp import charts, selectors
 from analyticsapp.exports import (
     EXPORTS,
     Filters,
@@ -20,19 +25,8 @@ from analyticsapp.exports import (
     csv_chunks,
 )
 from analyticsapp.forms import DashboardForm, ExportForm
-from analyticsapp.kpis import (
-    WINDOWS,
-    Window,
-    best_sellers,
-    cohort_retention,
-    daily_series,
-    kpi_summary,
-    stock_cover,
-)
-from analyticsapp.models import Restatement, WishlistDailySnapshot
-from catalog.selectors import products_for_storefront
+from analyticsapp.kpis import Window
 from orders.selectors import ops_backlog
-from payments.models import PaymentException
 
 CARDS = [
     ("gross_revenue_pennies", "Gross revenue", "gross_revenue", True),
@@ -51,217 +45,146 @@ CARDS = [
 LOWER_IS_BETTER = {"refunds_pennies", "dispute_losses_pennies", "refund_rate"}
 
 
-def _window_cards(as_of):
-    windows = []
-    for days in WINDOWS:
-        summary = kpi_summary(as_of=as_of, days=days)
-        windows.append(
-            {
-                "days": days,
-                "window": summary["window"],
-                "previous": summary["previous_window"],
-                "cards": [
-                    {
-                        "key": key,
-                        "label": label,
-                        "anchor": anchor,
-                        "money": money,
-                        "kpi": summary["kpis"][key],
-                        "share": key.endswith("_rate"),
-                        # A fall is good news for these.
-                        "lower_is_better": key in LOWER_IS_BETTER,
-                    }
-                    for key, label, anchor, money in CARDS
-                ],
-            }
+def _window_cards(summaries: list[dict]) -> list[dict]:
+    return [
+        {
+            "days": summary["days"],
+            "window": summary["window"],
+            "previous": summary["previous_window"],
+            "prior_data": summary["prior_data"],
+            "cards": [
+                {
+                    "key": key,
+                    "label": label,
+                    "anchor": anchor,
+                    "money": money,
+                    "kpi": summary["kpis"][key],
+                    "share": key.endswith("_rate"),
+                    # A fall is good news for these.
+                    "lower_is_better": key in LOWER_IS_BETTER,
+                }
+                for key, label, anchor, money in CARDS
+            ],
+        }
+        for summary in summaries
+    ]
+
+
+@dataclass
+class DashboardRange:
+    """What every dashboard starts from: its form, the resolved as-of day, window
+    and chart range, and the store currency every snapshot amount is in; the
+    daily snapshots of the chart range when the page reads them."""
+
+    form: DashboardForm
+    params: dict
+    currency: str
+
+    @cached_property
+    def series(self) -> list:
+        return selectors.snapshot_day_list(
+            start=self.params["from"], end=self.params["to"]
         )
-    return windows
+
+    @property
+    def context(self) -> dict:
+        return {"form": self.form, "params": self.params, "currency": self.currency}
 
 
-def _form(request, *, window=False) -> DashboardForm:
-    """The range form; the window choice only where a page has one window."""
-    form = DashboardForm(request.GET or None)
-    if not window:
-        del form.fields["days"]
-    return form
+def _dashboard_range(request, *, window: bool = False) -> DashboardRange:
+    form = DashboardForm(request.GET or None, window=window)
+    return DashboardRange(
+        form=form, params=form.resolved(), currency=selectors.store_currency()
+    )
 
 
 def executive(request):
-    form = _form(request)
-    params = form.resolved()
-    series = daily_series(start=params["from"], end=params["to"])
-    labels = [d.day.strftime("%d %b") for d in series]
-    money = charts.line_chart(
-        "Daily gross, net and refunds",
-        labels,
-        [
-            charts.Series("Gross", [d.gross_revenue_pennies for d in series]),
-            charts.Series("Net", [d.net_revenue_pennies for d in series]),
-            charts.Series("Refunds", [d.refunds_pennies for d in series]),
-        ],
-    )
-    orders = charts.stacked_bars(
-        "Paid orders per day",
-        labels,
-        [charts.Series("Paid orders", [d.paid_orders for d in series], money=False)],
-    )
-    aov = charts.line_chart(
-        "Average order value per day",
-        labels,
-        [
-            charts.Series(
-                "AOV",
-                [
-                    round(d.order_revenue_pennies / d.paid_orders)
-                    if d.paid_orders
-                    else 0
-                    for d in series
-                ],
-            )
-        ],
+    page = _dashboard_range(request)
+    params = page.params
+    revenue = selectors.paid_order_revenue_by_day(
+        start=params["from"], end=params["to"]
     )
     return render(
         request,
         "analyticsapp/executive.html",
         {
-            "form": form,
-            "params": params,
-            "windows": _window_cards(params["as_of"]),
-            "money_chart": money,
-            "orders_chart": orders,
-            "aov_chart": aov,
-            "series": series,
-            "restatements": Restatement.objects.select_related("run")[:20],
+            **page.context,
+            **charts.executive_charts(page.series, revenue, page.currency),
+            "series": page.series,
+            "windows": _window_cards(selectors.kpi_window_list(as_of=params["as_of"])),
+            "restatements": selectors.restatement_list(as_of=params["as_of"]),
         },
     )
 
 
 def customers(request):
-    form = _form(request)
-    params = form.resolved()
-    series = daily_series(start=params["from"], end=params["to"])
-    labels = [d.day.strftime("%d %b") for d in series]
-    mix = charts.stacked_bars(
-        "New and returning customers per day",
-        labels,
-        [
-            charts.Series("New", [d.new_customers for d in series], money=False),
-            charts.Series(
-                "Returning", [d.returning_customers for d in series], money=False
-            ),
-        ],
-    )
-    cohorts = cohort_retention(as_of=params["as_of"])
-    cell = 34
-    heatmap = {
-        "width": 120 + cell * 12,
-        "height": 24 + cell * max(len(cohorts), 1),
-        "months": [{"x": 120 + cell * k + cell / 2, "k": k} for k in range(12)],
-        "rows": [
-            {
-                "y": 24 + cell * i,
-                "label_y": 24 + cell * i + cell / 2 + 4,
-                "label": f"{row['month']:%b %Y} ({row['size']})",
-                "cells": [
-                    {
-                        "x": 120 + cell * k,
-                        "fill": charts.heat(share),
-                        "tip": f"{row['month']:%b %Y}, month {k}: {share:.0%}",
-                        "text": f"{share:.0%}" if share else "",
-                    }
-                    for k, share in enumerate(row["shares"])
-                ],
-            }
-            for i, row in enumerate(cohorts)
-        ],
-        "cell": cell,
-    }
+    page = _dashboard_range(request)
+    cohorts = selectors.cohort_retention(as_of=page.params["as_of"])
     return render(
         request,
         "analyticsapp/customers.html",
         {
-            "form": form,
-            "params": params,
-            "mix_chart": mix,
-            "series": series,
+            **page.context,
+            "mix_chart": charts.customer_mix_chart(page.series),
+            "series": page.series,
             "cohorts": cohorts,
-            "heatmap": heatmap,
+            "heatmap": charts.cohort_heatmap(cohorts),
         },
     )
 
 
 def products(request):
-    form = _form(request, window=True)
-    params = form.resolved()
+    page = _dashboard_range(request, window=True)
+    params = page.params
     window = Window.ending(params["as_of"], params["days"])
-    sellers = best_sellers(window)
-    chart = charts.stacked_bars(
-        f"Best sellers, {params['days']} days (units)",
-        [s["variant__sku"] for s in sellers],
-        [charts.Series("Units", [s["units"] for s in sellers], money=False)],
-    )
-    out_of_stock = {
-        p.pk: p
-        for p in products_for_storefront().filter(
-            available__lte=0, is_preorder=False, billing_interval=""
-        )
-    }
-    demand = (
-        WishlistDailySnapshot.objects.filter(
-            product_id__in=out_of_stock,
-            day__range=(params["as_of"] - dt.timedelta(days=29), params["as_of"]),
-        )
-        .values("product_id", "product__name")
-        .annotate(adds=Sum("adds"))
-        .order_by("-adds")[:15]
-    )
+    sellers = selectors.best_sellers(window)
     return render(
         request,
         "analyticsapp/products.html",
         {
-            "form": form,
-            "params": params,
+            **page.context,
             "window": window,
             "sellers": sellers,
-            "sellers_chart": chart,
-            "cover": stock_cover(as_of=params["as_of"]),
-            "demand": demand,
+            "sellers_chart": charts.best_sellers_chart(sellers, params["days"]),
+            "cover": selectors.stock_cover(as_of=params["as_of"]),
+            "demand": selectors.wishlist_demand_out_of_stock(as_of=params["as_of"]),
         },
     )
 
 
 def ops_view(request):
-    form = _form(request)
-    params = form.resolved()
-    series = daily_series(start=params["from"], end=params["to"])
-    labels = [d.day.strftime("%d %b") for d in series]
-    refunds = charts.stacked_bars(
-        "Refunds per day",
-        labels,
-        [charts.Series("Refunds", [d.refunds_pennies for d in series])],
-    )
+    page = _dashboard_range(request)
     backlog = ops_backlog()
-    backlog_chart = charts.stacked_bars(
-        "Paid, not fulfilled, by age",
-        [label for label, _ in backlog["buckets"]],
-        [charts.Series("Orders", [n for _, n in backlog["buckets"]], money=False)],
-    )
-    exceptions = (
-        PaymentException.objects.filter(resolved_at__isnull=True)
-        .values("kind")
-        .annotate(n=Count("id"))
-        .order_by("kind")
-    )
     return render(
         request,
         "analyticsapp/ops.html",
-        {"form": form, "params": params, "refunds_chart": refunds, "series": series,
-         "backlog": backlog, "backlog_chart": backlog_chart,
-         "exceptions": [
-             {"label": PaymentException.Kind(e["kind"]).label, "n": e["n"]}
-             for e in exceptions
-         ]},
-    )  # fmt: skip
+        {
+            **page.context,
+            "refunds_chart": charts.refunds_chart(page.series, page.currency),
+            "series": page.series,
+            "backlog": backlog,
+            "backlog_chart": charts.backlog_chart(backlog["buckets"]),
+            "exceptions": selectors.payment_exception_counts_current(),
+        },
+    )
+
+
+def subscriptions(request):
+    page = _dashboard_range(request, window=True)
+    params = page.params
+    window = Window.ending(params["as_of"], params["days"])
+    days = selectors.mrr_day_list(start=params["from"], end=params["to"])
+    return render(
+        request,
+        "analyticsapp/subscriptions.html",
+        {
+            **page.context,
+            **charts.mrr_charts(days, page.currency),
+            "window": window,
+            "kpis": selectors.mrr_summary(window),
+            "subscribers": selectors.subscriber_list_current(),
+        },
+    )
 
 
 def definitions(request):
@@ -271,37 +194,71 @@ def definitions(request):
     )
 
 
+# A file a merchant has no use for: `analyticsapp/kpis.py`, ARCHITECTURE.md.
+SOURCE_PATH = re.compile(r"[\w-]+(?:/[\w.-]+)*\.(?:py|md|json|html|txt)\b")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*<(\"])")
+
+
 def _render_doc(text: str):
-    """docs/kpi_definitions.md as HTML: escaped, with its anchors, bold and lists."""
-    out, in_list = [], False
-    for line in text.splitlines():
-        safe = html.escape(line)
-        safe = re.sub(
-            r"&lt;a id=&quot;([a-z_]+)&quot;&gt;&lt;/a&gt;", r'<a id="\1"></a>', safe
-        )
-        safe = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", safe)
-        safe = re.sub(r"`([^`]+)`", r"<code>\1</code>", safe)
-        if safe.startswith("- "):
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{safe[2:]}</li>")
-            continue
-        if in_list and not line.startswith("  "):
-            out.append("</ul>")
-            in_list = False
-        if safe.startswith("# "):
-            out.append(f"<h1>{safe[2:]}</h1>")
-        elif safe.startswith("## "):
-            out.append(f"<h2>{safe[3:]}</h2>")
-        elif safe.strip() and in_list:
-            out[-1] = out[-1][:-5] + " " + safe.strip() + "</li>"
-        elif safe.strip():
-            out.append(f"<p>{safe}</p>")
-    if in_list:
-        out.append("</ul>")
-    # Safe: our own doc, every line escaped above before its markup was added.
+    """docs/kpi_definitions.md as readable HTML: headings, paragraphs and lists,
+    with its anchors, bold, emphasis and code. Comments and every sentence that
+    names a source file are left out: they are notes for developers."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.splitlines()
+        if lines[0].startswith("#"):
+            level = len(lines[0]) - len(lines[0].lstrip("#"))
+            out.append(f"<h{level}>{_inline(lines[0][level:].strip())}</h{level}>")
+            lines = lines[1:]
+        if lines and lines[0].startswith("- "):
+            out.append(_list(lines))
+        elif lines:
+            paragraph = _prose(" ".join(line.strip() for line in lines))
+            if paragraph:
+                out.append(f"<p>{_inline(paragraph)}</p>")
+    # Safe: our own doc, every text escaped in _inline before its markup was added.
     return mark_safe("\n".join(out))
+
+
+def _list(lines: list[str]) -> str:
+    """A list whose items may run over several lines and hold an indented list."""
+    items: list[list] = []  # [text, [sub-item texts]]
+    for line in lines:
+        if line.startswith("- "):
+            items.append([line[2:], []])
+        elif line.lstrip().startswith("- "):
+            items[-1][1].append(line.lstrip()[2:])
+        elif items[-1][1]:
+            items[-1][1][-1] += " " + line.strip()
+        else:
+            items[-1][0] += " " + line.strip()
+
+    def item(text, children=()):
+        kept = [_prose(c) for c in children]
+        inner = "".join(f"<li>{_inline(c)}</li>" for c in kept if c)
+        return f"<li>{_inline(_prose(text))}{f'<ul>{inner}</ul>' if inner else ''}</li>"
+
+    return "<ul>" + "".join(item(text, children) for text, children in items) + "</ul>"
+
+
+def _prose(text: str) -> str:
+    """The text without its sentences that name a source file."""
+    return " ".join(
+        sentence
+        for sentence in SENTENCE_END.split(text.strip())
+        if not SOURCE_PATH.search(sentence)
+    )
+
+
+def _inline(text: str) -> str:
+    safe = html.escape(text)
+    safe = re.sub(
+        r"&lt;a id=&quot;([a-z_]+)&quot;&gt;&lt;/a&gt;", r'<a id="\1"></a>', safe
+    )
+    safe = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", safe)
+    safe = re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"<em>\1</em>", safe)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", safe)
 
 
 def exports(request):
@@ -352,67 +309,3 @@ def export_bi_pack(request):
     )  # fmt: skip
     response["Cache-Control"] = "no-store"
     return response
-
-
-def subscriptions(request):
-    from analyticsapp.kpis import mrr_summary
-    from analyticsapp.models import MrrDailySnapshot
-    from subscriptions.models import Subscription
-
-    form = _form(request, window=True)
-    params = form.resolved()
-    rows = {
-        r.day: r
-        for r in MrrDailySnapshot.objects.filter(
-            day__range=(params["from"], params["to"])
-        )
-    }
-    days = [d.day for d in daily_series(start=params["from"], end=params["to"])]
-    labels = [d.strftime("%d %b") for d in days]
-
-    def values(field):
-        return [getattr(rows[d], field) if d in rows else 0 for d in days]
-
-    mrr_chart = charts.line_chart(
-        "MRR at the end of each day",
-        labels,
-        [charts.Series("MRR", values("mrr_pennies"))],
-    )
-    gains = charts.stacked_bars(
-        "MRR gained per day",
-        labels,
-        [
-            charts.Series("New", values("new_pennies")),
-            charts.Series("Expansion", values("expansion_pennies")),
-            charts.Series("Reactivation", values("reactivation_pennies")),
-        ],
-    )
-    losses = charts.stacked_bars(
-        "MRR lost per day",
-        labels,
-        [
-            charts.Series(
-                "Contraction", values("contraction_pennies"), color="#c2571a"
-            ),
-            charts.Series("Churn", values("churn_pennies"), color="#b42318"),
-        ],
-    )
-    window = Window.ending(params["as_of"], params["days"])
-    return render(
-        request,
-        "analyticsapp/subscriptions.html",
-        {
-            "form": form,
-            "params": params,
-            "window": window,
-            "kpis": mrr_summary(window),
-            "mrr_chart": mrr_chart,
-            "gains_chart": gains,
-            "losses_chart": losses,
-            "subscribers": Subscription.objects.filter(
-                status__in=["active", "past_due"]
-            )
-            .select_related("customer")
-            .order_by("-mrr_pennies")[:50],
-        },
-    )

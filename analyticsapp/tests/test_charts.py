@@ -40,3 +40,18 @@ def test_count_axes_step_in_whole_numbers():
         "Paid orders", ["Mon"], [charts.Series("Paid orders", [9], money=False)]
     )
     assert [t["label"] for t in chart.y_ticks] == ["0", "3", "6", "9", "12"]
+
+
+def test_a_value_that_is_not_applicable_leaves_a_gap_not_a_zero():
+    chart = charts.line_chart(
+        "AOV", ["Mon", "Tue", "Wed"], [charts.Series("AOV", [500, None, 700])]
+    )
+    assert len(chart.lines) == 2  # the line stops at Tue and starts again
+    assert [p["tip"] for p in chart.points] == ["Mon · AOV: £5.00", "Wed · AOV: £7.00"]
+
+
+def test_money_is_drawn_in_the_series_currency():
+    chart = charts.stacked_bars(
+        "Refunds", ["Mon"], [charts.Series("Refunds", [1250], currency="USD")]
+    )
+    assert "<title>Mon · Refunds: $12.50</title>" in chart.html

@@ -137,15 +137,16 @@ def test_the_7_day_window_to_2_july(ledger):
     assert (k["customers"], k["new_customers"], k["returning_customers"]) == (2, 0, 2)
     assert k["repeat_purchase_rate"] == Decimal("1.0000")
     assert k["refund_rate"] == Decimal("0.0417")  # 500 / 12000, half up
-    assert k["wishlist_conversion"] == Decimal(0)  # no adds in this window
+    assert k["wishlist_conversion"] is None  # no adds: not applicable, never 0
 
 
 def test_a_refund_counts_in_its_own_window_not_its_payments(ledger):
     july = kpis_for(Window(dt.date(2026, 7, 3), dt.date(2026, 7, 31)))
     assert (july["gross_revenue_pennies"], july["refunds_pennies"]) == (0, 1000)
     assert july["net_revenue_pennies"] == -1000
-    assert july["refund_rate"] == Decimal(0)
-    assert july["aov_pennies"] == 0 and july["paid_orders"] == 0
+    # Nothing to divide by: not applicable (blank in exports, "—" on screen).
+    assert july["refund_rate"] is None
+    assert july["aov_pennies"] is None and july["paid_orders"] == 0
 
 
 def test_new_customers_and_repeat_rate_in_january(ledger):
@@ -356,3 +357,33 @@ def test_other_currencies_are_not_counted_as_store_revenue(client, settings):
         date_from=dt.date(2026, 3, 3), date_to=dt.date(2026, 3, 3), triggered_by="test"
     )
     assert _day(dt.date(2026, 3, 3)).gross_revenue_pennies == 0
+
+
+def test_a_ratio_with_nothing_to_divide_by_is_not_applicable():
+    from analyticsapp.kpis import ratio
+
+    assert ratio(600, 0) is None
+    assert ratio(0, 0) is None
+    assert ratio(1, 3) == Decimal("0.3333")
+
+
+def test_a_window_before_any_snapshot_has_no_prior_data(ledger):
+    summary = kpi_summary(as_of=dt.date(2026, 1, 7), days=7)  # built from 1 Jan
+    assert summary["prior_data"] is False
+    gross = summary["kpis"]["gross_revenue_pennies"]
+    assert (gross.change, gross.change_ratio) == (None, None)
+
+
+def test_aov_counts_only_the_revenue_of_paid_orders(ledger):
+    """A payment raised for ops is gross revenue but not in AOV's numerator."""
+    DailySnapshot.objects.filter(day=dt.date(2026, 7, 1)).update(
+        order_revenue_pennies=6000 + 50000, gross_revenue_pennies=56000
+    )  # as if a £500 payment for an oversold order landed that day
+    k = kpis_for(Window.ending(dt.date(2026, 7, 2), 3))
+    assert k["paid_orders"] == 2 and k["aov_pennies"] == 6000
+
+
+def test_cohort_months_not_yet_lived_are_not_applicable(ledger):
+    june = cohort_retention(as_of=dt.date(2026, 6, 30))[0]
+    assert june["shares"][5] == Decimal("0.5")  # June itself
+    assert june["shares"][6:] == [None] * 6  # July onwards has not happened

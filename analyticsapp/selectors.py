@@ -1,0 +1,125 @@
+"""Reads the analytics dashboards need, each from the snapshots (a table that reads
+live rows says "current" on its page, and its name here says so too)."""
+
+import datetime as dt
+
+from django.db.models import Count, Sum
+
+from analyticsapp.kpis import (
+    WINDOWS,
+    Window,
+    best_sellers,
+    cohort_retention,
+    daily_series,
+    kpi_summary,
+    mrr_summary,
+    stock_cover,
+)
+from analyticsapp.models import (
+    CustomerDailySnapshot,
+    DailySnapshot,
+    MrrDailySnapshot,
+    Restatement,
+    WishlistDailySnapshot,
+)
+from catalog.selectors import products_for_storefront
+from core.money import store_currency
+from payments.models import PaymentException
+from subscriptions.models import Subscription
+
+__all__ = [
+    "best_sellers",
+    "cohort_retention",
+    "kpi_window_list",
+    "mrr_day_list",
+    "mrr_summary",
+    "paid_order_revenue_by_day",
+    "payment_exception_counts_current",
+    "restatement_list",
+    "snapshot_day_list",
+    "stock_cover",
+    "store_currency",
+    "subscriber_list_current",
+    "wishlist_demand_out_of_stock",
+]
+
+
+def snapshot_day_list(*, start: dt.date, end: dt.date) -> list[DailySnapshot]:
+    """One daily snapshot per day of the range; a day not built is an unsaved row
+    of zeros whose `built_at` is None."""
+    return daily_series(start=start, end=end)
+
+
+def paid_order_revenue_by_day(*, start: dt.date, end: dt.date) -> dict[dt.date, int]:
+    """The revenue of each day's paid orders (AOV's numerator), by day."""
+    return dict(
+        CustomerDailySnapshot.objects.filter(day__range=(start, end))
+        .values("day")
+        .annotate(total=Sum("revenue_pennies"))
+        .values_list("day", "total")
+        .order_by()
+    )
+
+
+def kpi_window_list(*, as_of: dt.date) -> list[dict]:
+    """The 7, 30 and 90-day KPI summaries ending on as_of, each with the window
+    before it."""
+    return [{"days": days, **kpi_summary(as_of=as_of, days=days)} for days in WINDOWS]
+
+
+def restatement_list(*, as_of: dt.date, limit: int = 20) -> list[Restatement]:
+    """The newest restatements of days up to as_of."""
+    return list(
+        Restatement.objects.filter(day__lte=as_of).select_related("run")[:limit]
+    )
+
+
+def wishlist_demand_out_of_stock(*, as_of: dt.date, limit: int = 15) -> list[dict]:
+    """Wishlist adds in the 30 days to as_of for products out of stock now."""
+    out_of_stock = products_for_storefront().filter(
+        available__lte=0, is_preorder=False, billing_interval=""
+    )
+    window = Window.ending(as_of, 30)
+    return list(
+        WishlistDailySnapshot.objects.filter(
+            product_id__in=out_of_stock.values("pk"),
+            day__range=(window.start, window.end),
+        )
+        .values("product_id", "product__name")
+        .annotate(adds=Sum("adds"))
+        .order_by("-adds", "product_id")[:limit]
+    )
+
+
+def payment_exception_counts_current() -> list[dict]:
+    """Open payment exceptions now, by kind, with the kind's label."""
+    rows = (
+        PaymentException.objects.filter(resolved_at__isnull=True)
+        .values("kind")
+        .annotate(n=Count("id"))
+        .order_by("kind")
+    )
+    return [
+        {"label": PaymentException.Kind(r["kind"]).label, "n": r["n"]} for r in rows
+    ]
+
+
+def mrr_day_list(*, start: dt.date, end: dt.date) -> list[MrrDailySnapshot]:
+    """One MRR snapshot per day of the range; a day not built is an unsaved row
+    of zeros."""
+    rows = {r.day: r for r in MrrDailySnapshot.objects.filter(day__range=(start, end))}
+    days = (end - start).days + 1
+    return [
+        rows.get(day) or MrrDailySnapshot(day=day)
+        for day in (start + dt.timedelta(days=i) for i in range(days))
+    ]
+
+
+def subscriber_list_current(*, limit: int = 50):
+    """Subscriptions active or past due now (live rows, not as of a day: the page
+    says "current"), largest MRR first."""
+    return (
+        Subscription.objects.filter(status__in=["active", "past_due"])
+        .select_related("customer")
+        .order_by("-mrr_pennies", "pk")[:limit]
+    )
