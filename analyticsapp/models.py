@@ -134,7 +134,8 @@ class Restatement(models.Model):
 class MrrDailySnapshot(models.Model):
     """MRR at the end of a business day and the day's movements (ChartMogul's
     definitions, per customer). Movements are amounts, all positive; net_new is
-    new + expansion + reactivation - contraction - churn."""
+    new + expansion + reactivation - contraction - churn. Only subscriptions in
+    STORE_CURRENCY count; those in other currencies are only counted."""
 
     day = models.DateField(unique=True)
     mrr_pennies = models.BigIntegerField(default=0)
@@ -148,6 +149,11 @@ class MrrDailySnapshot(models.Model):
     net_new_pennies = models.BigIntegerField(default=0)
     churned_customers = models.IntegerField(default=0)
     new_customers = models.IntegerField(default=0)
+    other_currency_subscriptions = models.IntegerField(
+        default=0,
+        help_text="Active or past-due subscriptions in another currency than "
+        "STORE_CURRENCY at the day's end: in no MRR figure.",
+    )
 
     class Meta:
         ordering = ["day"]

@@ -4,11 +4,13 @@ Every subscription event is kept as a SubscriptionChange dated by Stripe's event
 time, whatever order it arrived in; the Subscription row holds the newest one
 (Stripe time, then a fixed rank of states, then the event id), so any order of
 events converges. MRR is normalised to a month: yearly / 12, weekly x 52 / 12,
-daily x 365 / 12, divided by the interval count; only active and past-due
+daily x 365 / 12, divided by the interval count, computed exactly (fractions) and
+rounded half up to a penny once per subscription; only active and past-due
 subscriptions count, never trials, free plans or tax.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+import math
+from fractions import Fraction
 
 from django.db import IntegrityError, transaction
 
@@ -34,16 +36,21 @@ from payments.stripe_fields import (
 from subscriptions.models import Subscription, SubscriptionChange
 
 PER_MONTH = {
-    "month": Decimal(1),
-    "year": Decimal(1) / 12,
-    "week": Decimal(52) / 12,
-    "day": Decimal(365) / 12,
+    "month": Fraction(1),
+    "year": Fraction(1, 12),
+    "week": Fraction(52, 12),
+    "day": Fraction(365, 12),
 }
 COUNTS_FOR_MRR = {"active", "past_due"}
 STATUS_RANK = {
     "incomplete": 0, "trialing": 1, "active": 2, "past_due": 3, "unpaid": 4,
     "paused": 4, "canceled": 5, "incomplete_expired": 5,
 }  # fmt: skip
+
+
+def _monthly(*, amount: int, quantity: int, interval: str, count: int) -> Fraction:
+    """One item's exact amount per month (no rounding)."""
+    return amount * quantity * PER_MONTH.get(interval, Fraction(1)) / max(count, 1)
 
 
 def _item(raw: dict) -> dict:
@@ -56,30 +63,53 @@ def _item(raw: dict) -> dict:
     if not isinstance(amount, int):
         amount = plan.get("amount") if isinstance(plan.get("amount"), int) else 0
     interval = recurring.get("interval") or plan.get("interval") or "month"
-    count = recurring.get("interval_count") or plan.get("interval_count") or 1
+    count = int(recurring.get("interval_count") or plan.get("interval_count") or 1)
     quantity = raw.get("quantity") if isinstance(raw.get("quantity"), int) else 1
-    factor = PER_MONTH.get(interval, Decimal(1)) / Decimal(max(int(count), 1))
+    monthly = _monthly(amount=amount, quantity=quantity, interval=interval, count=count)
     return {
         "id": raw.get("id") or "",
         "price": price.get("id") or plan.get("id") or "",
         "product": text(price, "product") or text(plan, "product"),
         "unit_amount": amount,
         "interval": interval,
-        "interval_count": int(count),
+        "interval_count": count,
         "quantity": quantity,
         "currency": (price.get("currency") or plan.get("currency") or "").upper()[:3],
-        "monthly": str(Decimal(amount * quantity) * factor),
+        # Exact, as a fraction ("4329/2"): rounding happens once per subscription.
+        "monthly": str(monthly),
         "period_start": raw.get("current_period_start"),
         "period_end": raw.get("current_period_end"),
     }
 
 
+def item_monthly(item: dict) -> Fraction:
+    """A stored item's exact amount per month.
+
+    Recomputed from its price, quantity and interval whenever they are there, so
+    rows stored before MRR was exact (a rounded 28-digit "monthly") read right."""
+    amount, quantity = item.get("unit_amount"), item.get("quantity", 1)
+    if isinstance(amount, int) and isinstance(quantity, int):
+        return _monthly(
+            amount=amount,
+            quantity=quantity,
+            interval=item.get("interval") or "month",
+            count=int(item.get("interval_count") or 1),
+        )
+    return Fraction(item.get("monthly") or 0)
+
+
+def round_half_up(value: Fraction) -> int:
+    """To a whole penny, halves away from zero (2164.5 → 2165)."""
+    pennies = math.floor(abs(value) + Fraction(1, 2))
+    return pennies if value >= 0 else -pennies
+
+
 def mrr_pennies(items: list[dict], status: str) -> int:
-    """The subscription's monthly recurring revenue, rounded half up to a penny."""
+    """The subscription's monthly recurring revenue: its items' exact monthly
+    amounts summed, then rounded half up to a penny (once)."""
     if status not in COUNTS_FOR_MRR:
         return 0
-    total = sum((Decimal(i["monthly"]) for i in items), Decimal(0))
-    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return round_half_up(sum((item_monthly(i) for i in items), Fraction(0)))
 
 
 def _customer(stripe_customer: str, email: str = ""):

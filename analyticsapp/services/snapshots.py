@@ -350,9 +350,10 @@ def snapshots_build(
         if old[row.day][metric] != getattr(row, metric)
     ]
     Restatement.objects.bulk_create(restatements)
-    mrr_build(date_from=date_from, date_to=date_to)
+    # MRR days restated are logged on the same run, like the daily figures.
+    mrr_build(date_from=date_from, date_to=date_to, run=run)
     run.days_built = len(rows)
-    run.restated_days = len({r.day for r in restatements})
+    run.restated_days = run.restatements.values("day").distinct().count()
     run.finished_at = timezone.now()
     run.save()
     audit_record(

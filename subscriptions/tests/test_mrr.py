@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyticsapp.kpis import Window, mrr_summary
 from analyticsapp.models import MrrDailySnapshot
@@ -14,7 +16,7 @@ from analyticsapp.services.mrr import mrr_build
 from payments.gateway import sign
 from payments.webhook import receive
 from subscriptions.models import Subscription
-from subscriptions.services import mrr_pennies
+from subscriptions.services import _item, mrr_pennies
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
@@ -111,6 +113,86 @@ def test_normalising_to_a_month():
     assert mrr_pennies([quarterly], "active") == 1000
     assert mrr_pennies([yearly], "trialing") == 0
     assert mrr_pennies([yearly], "canceled") == 0
+
+
+DAYS_PER_YEAR, WEEKS_PER_YEAR, MONTHS_PER_YEAR = 365, 52, 12
+
+
+def exact_pennies(items, status):
+    """An independent answer: each item's amount per year over 12 x the interval
+    count, as one integer fraction per subscription, rounded half up by integers."""
+    if status not in {"active", "past_due"}:
+        return 0
+    per_year = {"day": DAYS_PER_YEAR, "week": WEEKS_PER_YEAR, "month": MONTHS_PER_YEAR,
+                "year": 1}  # fmt: skip
+    denominator = MONTHS_PER_YEAR
+    for _, _, count, _ in items:
+        denominator *= count
+    numerator = sum(
+        amount * quantity * per_year[interval] * (denominator // (12 * count))
+        for amount, interval, count, quantity in items
+    )
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def raw_item(amount, interval, count, quantity):
+    return {"price": {"unit_amount": amount, "currency": "gbp",
+                      "recurring": {"interval": interval, "interval_count": count}},
+            "quantity": quantity}  # fmt: skip
+
+
+ITEMS = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=10**7),
+        st.sampled_from(["day", "week", "month", "year"]),
+        st.integers(min_value=1, max_value=12),
+        st.integers(min_value=1, max_value=100),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@given(items=ITEMS, status=st.sampled_from(["active", "past_due", "trialing",
+                                            "canceled", "unpaid", "paused"]))  # fmt: skip
+def test_mrr_is_exact_and_rounded_half_up_once_per_subscription(items, status):
+    stored = [_item(raw_item(*i)) for i in items]
+    assert mrr_pennies(stored, status) == exact_pennies(items, status)
+
+
+@given(items=ITEMS)
+def test_every_interval_and_count_reads_back_from_the_stored_json(items):
+    stored = json.loads(json.dumps([_item(raw_item(*i)) for i in items]))
+    assert mrr_pennies(stored, "active") == exact_pennies(items, "active")
+
+
+def test_every_interval_and_count_from_1_to_12():
+    for interval in ("day", "week", "month", "year"):
+        for count in range(1, 13):
+            for amount in (1, 999, 1203, 2999, 10**6 + 1):
+                for quantity in (1, 2, 7):
+                    item = (amount, interval, count, quantity)
+                    stored = [_item(raw_item(*item))]
+                    assert mrr_pennies(stored, "active") == exact_pennies(
+                        [item], "active"
+                    ), item
+
+
+def test_an_exact_half_penny_rounds_up():
+    fortnightly = _item(raw_item(999, "week", 2, 1))  # 999 x 26 / 12 = 2164.5
+    assert fortnightly["monthly"] == "4329/2"
+    assert mrr_pennies([fortnightly], "active") == 2165
+    two_yearly = _item(raw_item(1203, "year", 2, 1))  # 1203 / 24 = 50.125
+    assert mrr_pennies([two_yearly, two_yearly], "active") == 100  # 100.25, once
+
+
+def test_items_stored_before_mrr_was_exact_read_right():
+    old = {"id": "si_1", "price": "price_1", "product": "", "unit_amount": 999,
+           "interval": "week", "interval_count": 2, "quantity": 1, "currency": "GBP",
+           "monthly": "2164.499999999999999999999999",
+           "period_start": None, "period_end": None}  # fmt: skip
+    assert mrr_pennies([old], "active") == 2165
+    assert mrr_pennies([{"monthly": "2164.5"}], "active") == 2165  # no price fields
 
 
 def test_every_movement_on_its_day():
