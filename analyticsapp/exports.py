@@ -11,18 +11,34 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection, models
+from django.db.models import Count, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import (
+    Coalesce,
+    ExtractMonth,
+    ExtractYear,
+    TruncMonth,
+)
 
 from accounts.models import User
+from analyticsapp import kpis
 from analyticsapp.kpis import KPI_DEFINITIONS_VERSION, WINDOWS, Window, kpis_for
-from analyticsapp.models import DailySnapshot, MrrDailySnapshot
+from analyticsapp.models import (
+    CustomerDailySnapshot,
+    DailySnapshot,
+    MrrDailySnapshot,
+    ProductDailySnapshot,
+    Restatement,
+    WishlistDailySnapshot,
+)
 from audit.services import audit_record
 from catalog.models import Variant
 from core.timeutils import day_bounds_utc
 from orders.models import Order, OrderLine
-from payments.models import Dispute, Payment, Refund
+from payments.models import Dispute, Payment, PaymentException, Refund
 from subscriptions.models import Subscription
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
@@ -97,8 +113,14 @@ class QueryRows:
         """One SELECT whose text cells are already what `neutralise` makes."""
         queryset = self.build(filters).values_list(*self.fields)
         inner, params = queryset.query.sql_with_params()
+        annotations = queryset.query.annotations
         cells = [
-            _sql_cell(f"t.c{i}", _field(queryset.model, path))
+            _sql_cell(
+                f"t.c{i}",
+                annotations[path].output_field
+                if path in annotations
+                else _field(queryset.model, path),
+            )
             for i, path in enumerate(self.fields)
         ]
         names = ", ".join(f"c{i}" for i in range(len(self.fields)))
@@ -147,11 +169,18 @@ def _sql_cell(column: str, field) -> str:
 
 @dataclass(frozen=True)
 class Export:
+    """`as_of`: the export is a state on one day (`--to`, default yesterday); a
+    `--from` does not apply to it and is dropped before it runs and is audited."""
+
     name: str
     title: str
     columns: list[str]
     rows: Callable[[Filters], Iterator]
     personal_data: bool = False
+    as_of: bool = False
+
+    def applied(self, filters: Filters) -> Filters:
+        return Filters(None, filters.date_to) if self.as_of else filters
 
 
 _orders = QueryRows(
@@ -223,8 +252,24 @@ def _days_between(queryset, f):
     return queryset
 
 
+def _daily_snapshots(f):
+    # AOV's numerator per day: the revenue of the day's paid orders themselves.
+    paid_order_revenue = (
+        CustomerDailySnapshot.objects.filter(day=OuterRef("day"))
+        .values("day")
+        .annotate(total=Sum("revenue_pennies"))
+        .values("total")
+    )
+    return _days_between(DailySnapshot.objects.order_by("day"), f).annotate(
+        paid_order_revenue_pennies=Coalesce(
+            Subquery(paid_order_revenue, output_field=models.BigIntegerField()),
+            Value(0),
+        )
+    )
+
+
 _daily_kpis = QueryRows(
-    lambda f: _days_between(DailySnapshot.objects.order_by("day"), f), DAILY_COLUMNS
+    _daily_snapshots, [*DAILY_COLUMNS, "paid_order_revenue_pennies"]
 )
 
 _subscriptions = QueryRows(
@@ -252,16 +297,145 @@ SUMMARY_KPIS = [
 ]  # fmt: skip
 
 
-def _kpi_summary(f):
-    from analyticsapp.kpis import default_as_of
+def _change(current, previous):
+    """None ("not applicable", an empty cell) when either side is."""
+    if current is None or previous is None:
+        return None
+    return current - previous
 
-    as_of = f.date_to or default_as_of()
+
+def _kpi_summary(f):
+    as_of = f.date_to or kpis.default_as_of()
     for days in WINDOWS:
         window = Window.ending(as_of, days)
         current, previous = kpis_for(window), kpis_for(window.previous())
         for kpi in SUMMARY_KPIS:
             yield (days, window.start, window.end, kpi, current[kpi], previous[kpi],
-                   current[kpi] - previous[kpi], KPI_DEFINITIONS_VERSION)  # fmt: skip
+                   _change(current[kpi], previous[kpi]),
+                   KPI_DEFINITIONS_VERSION)  # fmt: skip
+
+
+MRR_SUMMARY_KPIS = [
+    "mrr_pennies", "mrr_start_pennies", "active_subscriptions", "paying_customers",
+    "arpu_pennies", "customer_churn_rate", "gross_mrr_churn_rate",
+    "net_mrr_churn_rate", "ltv_pennies", "quick_ratio", "new_pennies",
+    "expansion_pennies", "reactivation_pennies", "contraction_pennies",
+    "churn_pennies", "net_new_pennies", "churned_customers",
+]  # fmt: skip
+
+
+def _mrr_summary(f):
+    """The subscriptions dashboard's cards for each window and the one before it."""
+    as_of = f.date_to or kpis.default_as_of()
+    for days in WINDOWS:
+        window = Window.ending(as_of, days)
+        current = kpis.mrr_summary(window)
+        previous = kpis.mrr_summary(window.previous())
+        for kpi in MRR_SUMMARY_KPIS:
+            yield (days, window.start, window.end, kpi, current[kpi], previous[kpi],
+                   _change(current[kpi], previous[kpi]),
+                   KPI_DEFINITIONS_VERSION)  # fmt: skip
+
+
+COHORT_MONTHS = 12
+
+
+def _cohorts(f):
+    """Retention per cohort and month since the first paid order, counted by one
+    GROUP BY over the customer-day snapshots; months after as_of are left out."""
+    as_of = f.date_to or kpis.default_as_of()
+    months_since_first = (
+        (ExtractYear("day") - ExtractYear("first_paid_day")) * 12
+        + ExtractMonth("day")
+        - ExtractMonth("first_paid_day")
+    )
+    grouped = (
+        CustomerDailySnapshot.objects.filter(day__lte=as_of)
+        .annotate(cohort=TruncMonth("first_paid_day"), k=months_since_first)
+        .filter(k__gte=0, k__lt=COHORT_MONTHS)
+        .values("cohort", "k")
+        .annotate(active=Count("customer_id", distinct=True))
+        .values_list("cohort", "k", "active")
+        .order_by()
+    )
+    active = {(cohort, int(k)): n for cohort, k, n in grouped}
+    for cohort in sorted({cohort for cohort, _ in active}):
+        size = active.get((cohort, 0), 0)
+        elapsed = (as_of.year - cohort.year) * 12 + as_of.month - cohort.month
+        for k in range(min(elapsed, COHORT_MONTHS - 1) + 1):
+            n = active.get((cohort, k), 0)
+            yield (as_of, cohort, size, k, n, kpis.ratio(n, size))
+
+
+def _window(f) -> Window:
+    """The range given, or the 30 days to yesterday (the dashboards' default)."""
+    end = f.date_to or kpis.default_as_of()
+    if f.date_from:
+        return Window(f.date_from, end)
+    return Window.ending(end, 30)
+
+
+def _best_sellers(f):
+    """Every variant sold in the window, in the dashboard's order (variant_rank), with
+    its product's totals and rank; both grouped in the database."""
+    window = _window(f)
+    sold = ProductDailySnapshot.objects.filter(day__range=(window.start, window.end))
+    products = (
+        sold.values("product_id")
+        .annotate(units=Sum("units"), revenue=Sum("revenue_pennies"))
+        .order_by("-units", "-revenue", "product_id")
+    )
+    product_rank = {
+        p["product_id"]: (rank, p["units"], p["revenue"])
+        for rank, p in enumerate(products, start=1)
+    }
+    variants = kpis.best_sellers(window, limit=None)
+    labels = Variant.objects.select_related("product").in_bulk(
+        [v["variant_id"] for v in variants]
+    )
+    for rank, v in enumerate(variants, start=1):
+        p_rank, p_units, p_revenue = product_rank[v["product_id"]]
+        yield (window.start, window.end, p_rank, v["product_id"], v["product__name"],
+               p_units, p_revenue, rank, v["variant_id"], v["variant__sku"],
+               labels[v["variant_id"]].label, v["units"],
+               v["revenue_pennies"])  # fmt: skip
+
+
+def _stock_cover(f):
+    """Every variant sold in the 30 days to as_of, lowest cover first; on hand is the
+    stock when the export runs, as on the dashboard."""
+    as_of = f.date_to or kpis.default_as_of()
+    window = Window.ending(as_of, 30)
+    for row in kpis.stock_cover(as_of=as_of, limit=None):
+        variant = row["variant"]
+        per_day = row["per_day"]
+        yield (as_of, window.start, window.end, variant.pk, variant.sku,
+               variant.product_id, variant.product.name, variant.label,
+               variant.stock_on_hand,
+               (per_day * 30).to_integral_value(ROUND_HALF_UP),
+               per_day.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+               row["cover_days"])  # fmt: skip
+
+
+_wishlist_conversion = QueryRows(
+    lambda f: _days_between(
+        WishlistDailySnapshot.objects.order_by("day", "product_id"), f
+    ),
+    ["day", "product_id", "product__name", "adds", "converted"],
+)
+
+_restatements = QueryRows(
+    lambda f: _days_between(Restatement.objects.order_by("restated_at", "pk"), f),
+    ["restated_at", "day", "metric", "old_value", "new_value", "run_id"],
+)
+
+_payment_exceptions = QueryRows(
+    lambda f: _between(
+        PaymentException.objects.order_by("created_at", "pk"), "created_at", f
+    ),
+    ["created_at", "kind", "order__number", "payment__stripe_payment_intent",
+     "stripe_ref", "resolved_at"],
+)  # fmt: skip
 
 
 # fmt: off
@@ -300,7 +474,9 @@ EXPORTS = {
             "price_override_pennies", "price_pennies", "currency", "stock_on_hand",
             "is_preorder", "product_active", "variant_active",
         ], _products),
-        Export("daily_kpis", "Daily KPIs", DAILY_COLUMNS.copy(), _daily_kpis),
+        Export("daily_kpis", "Daily KPIs", [
+            *DAILY_COLUMNS, "paid_order_revenue_pennies",
+        ], _daily_kpis),
         Export("subscriptions", "Subscriptions", [
             "subscription_id", "customer_id", "stripe_customer_id", "status",
             "currency", "mrr_pennies", "started_at", "current_period_end",
@@ -315,7 +491,36 @@ EXPORTS = {
         Export("kpi_summary", "KPI summary (7/30/90 days)", [
             "window_days", "window_start", "window_end", "kpi", "value",
             "previous_value", "change", "kpi_definitions_version",
-        ], _kpi_summary),
+        ], _kpi_summary, as_of=True),
+        Export("mrr_summary", "Subscription KPIs (7/30/90 days)", [
+            "window_days", "window_start", "window_end", "kpi", "value",
+            "previous_value", "change", "kpi_definitions_version",
+        ], _mrr_summary, as_of=True),
+        Export("cohorts", "Cohort retention by month", [
+            "as_of", "cohort_month", "cohort_size", "months_since_first",
+            "active_customers", "retention_rate",
+        ], _cohorts, as_of=True),
+        Export("best_sellers", "Best sellers by product and variant", [
+            "window_start", "window_end", "product_rank", "product_id",
+            "product_name", "product_units", "product_revenue_pennies",
+            "variant_rank", "variant_id", "sku", "variant_label", "units",
+            "revenue_pennies",
+        ], _best_sellers),
+        Export("stock_cover", "Stock cover (30 days of sales)", [
+            "as_of", "window_start", "window_end", "variant_id", "sku", "product_id",
+            "product_name", "variant_label", "stock_on_hand", "units_sold",
+            "units_per_day", "cover_days",
+        ], _stock_cover, as_of=True),
+        Export("wishlist_conversion", "Wishlist adds and conversions by day", [
+            "day", "product_id", "product_name", "adds", "converted",
+        ], _wishlist_conversion),
+        Export("restatements", "Restatements", [
+            "restated_at", "day", "metric", "old_value", "new_value", "run_id",
+        ], _restatements),
+        Export("payment_exceptions", "Payment exceptions", [
+            "created_at", "kind", "order_number", "payment_intent", "stripe_ref",
+            "resolved_at",
+        ], _payment_exceptions),
     ]
 }
 # fmt: on
@@ -333,8 +538,9 @@ def csv_chunks(export: Export, filters: Filters, tally: dict) -> Iterator[bytes]
     On PostgreSQL a queryset export is streamed by COPY (the database writes the
     CSV, in blocks of COPY_BLOCK bytes); elsewhere Python's csv writer does, with
     the same quoting and line ends ("\\n")."""
+    filters = export.applied(filters)
     digest = hashlib.sha256()
-    tally.update(rows=0, sha256=None, complete=False)
+    tally.update(rows=0, sha256=None, complete=False, filters=filters.as_dict())
 
     def emit(data: bytes) -> bytes:
         digest.update(data)
@@ -382,7 +588,7 @@ def audit_export(*, name, filters: Filters, tally: dict, actor=None, actor_label
         target_id=name,
         metadata={
             "export": name,
-            "filters": filters.as_dict(),
+            "filters": tally.get("filters") or filters.as_dict(),
             "rows": tally.get("rows", 0),
             "sha256": tally.get("sha256"),
             "complete": tally.get("complete", False),
@@ -398,6 +604,11 @@ BI_TABLES = {
     "fact_refunds": "refunds",
     "dim_customer": "customers",
     "dim_product": "products",
+    "fact_wishlist_daily": "wishlist_conversion",
+    "agg_best_sellers": "best_sellers",
+    "agg_stock_cover": "stock_cover",
+    "agg_cohorts": "cohorts",
+    "agg_mrr_summary": "mrr_summary",
 }
 BI_MANIFEST = {
     "fact_order_lines": {"keys": ["order_number", "variant_id"],
@@ -412,6 +623,15 @@ BI_MANIFEST = {
     "dim_customer": {"keys": ["customer_id"], "relations": {}},
     "dim_product": {"keys": ["variant_id"], "relations": {}},
     "dim_date": {"keys": ["date"], "relations": {}},
+    "fact_wishlist_daily": {"keys": ["day", "product_id"],
+                            "relations": {"day": "dim_date.date"}},
+    "agg_best_sellers": {"keys": ["window_start", "window_end", "variant_id"],
+                         "relations": {"variant_id": "dim_product.variant_id"}},
+    "agg_stock_cover": {"keys": ["as_of", "variant_id"],
+                        "relations": {"variant_id": "dim_product.variant_id"}},
+    "agg_cohorts": {"keys": ["as_of", "cohort_month", "months_since_first"],
+                    "relations": {}},
+    "agg_mrr_summary": {"keys": ["window_days", "kpi"], "relations": {}},
 }  # fmt: skip
 DIM_DATE_COLUMNS = [
     "date",
@@ -425,9 +645,7 @@ DIM_DATE_COLUMNS = [
 
 
 def _dim_date(filters: Filters):
-    from analyticsapp.kpis import default_as_of
-
-    end = filters.date_to or default_as_of()
+    end = filters.date_to or kpis.default_as_of()
     start = filters.date_from or (
         DailySnapshot.objects.order_by("day").values_list("day", flat=True).first()
         or end

@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help=", ".join([*EXPORTS, "bi_pack"]))
         parser.add_argument("--from", dest="date_from", help="YYYY-MM-DD")
-        parser.add_argument("--to", dest="date_to", help="YYYY-MM-DD")
+        parser.add_argument(
+            "--to", dest="date_to", help="YYYY-MM-DD (the as-of day of as-of exports)"
+        )
         parser.add_argument("--out", help="file to write (default: standard output)")
 
     def handle(self, *args, name, date_from, date_to, out, **options):
@@ -29,6 +31,11 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(f"dates are YYYY-MM-DD: {exc}") from exc
+        if date_from and name in EXPORTS and EXPORTS[name].as_of:
+            raise CommandError(
+                f"{name} is a state as of one day: give --to (default yesterday), "
+                "not --from"
+            )
         if name == "bi_pack" and not out:
             raise CommandError("bi_pack is a ZIP: give --out FILE")
         tally: dict = {}
