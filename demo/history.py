@@ -3,6 +3,15 @@
 Each act (a customer checks out, pays through the offline Stripe pipeline, ops
 fulfils, refunds; a card holder disputes) happens at its own time under
 time-machine, so every row and every Stripe event carries the time it would have.
+
+The same on any day: the history is laid out on day offsets before today (London)
+and London wall-clock times, never on the real calendar. A seed run on another
+date gives the same acts at the same offset and time of day, so its books are the
+same shifted by whole days: the pattern's "weekend" and weekly delivery repeat
+every seven days counted back from today, whatever weekday that is; every act
+falls between 06:00 and midnight London, clear of the hour a DST switch skips or
+repeats; and an act is planned only before today's midnight (the cut-off), so the
+time of day at which the seed runs changes nothing.
 """
 
 import datetime as dt
@@ -37,17 +46,40 @@ TOWNS = [
 ]
 
 
+# Ops work, and the bank's batch runs, start at 07:00 London.
+WORKDAY_STARTS = dt.time(7, 0)
+
+
 def travel_to(moment: dt.datetime):
     """Run the services at `moment` (time-machine, not ticking)."""
     return time_machine.travel(moment, tick=False)
 
 
-def _orders_on(rng, day: dt.date, index: int, days: int) -> int:
-    """Busier at weekends, growing over the period, with a pre-Christmas lift."""
+def seed_cutoff() -> tuple[dt.date, dt.datetime]:
+    """Today in London, and its midnight: the history ends there, whatever the
+    time of day the seed runs."""
+    today = timezone.now().astimezone(reporting_tz()).date()
+    return today, dt.datetime.combine(today, dt.time(0, 0), tzinfo=reporting_tz())
+
+
+def later(moment: dt.datetime, delay: dt.timedelta) -> dt.datetime:
+    """`delay` after `moment` on London's wall clock (aware datetime arithmetic
+    in one zone is wall-clock), moved to 07:00 when it falls in the night: no act
+    lands in the hour a DST switch skips or repeats."""
+    when = moment + delay
+    if when.time() < WORKDAY_STARTS:
+        when = when.replace(hour=WORKDAY_STARTS.hour)
+    return when
+
+
+def _orders_on(rng, offset: int, index: int, days: int) -> int:
+    """Busier two days in seven (the pattern's "weekend", `offset` days before
+    today: 6 and 7 days back, then every seven), growing over the period, with a
+    three-week promotion that ended ten days ago (1.6x)."""
     base = 2 + 3 * index / max(days, 1)
-    if day.weekday() >= 5:
+    if offset % 7 in (0, 6):
         base *= 1.5
-    if day.month == 12 and day.day < 22:
+    if 10 < offset <= 31:
         base *= 1.6
     return max(0, int(rng.gauss(base, 1.0) + 0.5))
 
@@ -70,14 +102,14 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
     customers = list(User.objects.filter(groups__name="customer").order_by("pk"))
     gateway = OfflineGateway()
     tz = reporting_tz()
-    now = timezone.now()
-    today = now.astimezone(tz).date()
-    later: list[tuple[dt.datetime, str, int]] = []
+    today, cutoff = seed_cutoff()
+    acts: list[tuple[dt.datetime, str, int]] = []
     started, placed = time.monotonic(), 0
     for index in range(days):
-        day = today - dt.timedelta(days=days - index)
+        offset = days - index
+        day = today - dt.timedelta(days=offset)
         opening = dt.datetime.combine(day, dt.time(6, 0), tzinfo=tz)
-        if day.weekday() == 0:  # Monday delivery for what runs low
+        if offset % 7 == 4:  # the weekly delivery for what runs low
             with travel_to(opening):
                 for variant in Variant.objects.filter(
                     product__is_preorder=False,
@@ -99,7 +131,7 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
                     )
                 )
             )
-        for _ in range(_orders_on(rng, day, index, days)):
+        for _ in range(_orders_on(rng, offset, index, days)):
             moment = dt.datetime.combine(
                 day, dt.time(rng.randint(7, 22), rng.randint(0, 59)), tzinfo=tz
             )
@@ -108,9 +140,9 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
                 continue
             placed += 1
             if _pay(rng, gateway, order, moment, report) == "bank":
-                later += _bank_follow_ups(rng, order, moment, now)
+                acts += _bank_follow_ups(rng, order, moment, cutoff)
             else:
-                later += _follow_ups(rng, order, moment, now)
+                acts += _follow_ups(rng, order, moment, cutoff)
         if (index + 1) % 15 == 0 or index + 1 == days:
             elapsed = time.monotonic() - started
             rate = placed / elapsed if elapsed else 0.0
@@ -119,8 +151,9 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
                 f"  history: day {index + 1}/{days}, {placed} orders, "
                 f"{rate:.1f} orders/s, ETA {eta:.0f}s"
             )
-    later += _a_refund_that_fails(later, now)
-    for moment, act, order_pk in sorted(later):
+    acts += _a_refund_that_fails(acts, cutoff)
+    acts = _the_last_dispute_awaits_a_response(acts)
+    for moment, act, order_pk in sorted(acts):
         _follow_up(
             rng, gateway, ops, act, Order.objects.get(pk=order_pk), moment, report
         )
@@ -173,7 +206,7 @@ def _pay(rng, gateway, order, moment, report):
     return "card"
 
 
-def _bank_follow_ups(rng, order, moment, now):
+def _bank_follow_ups(rng, order, moment, cutoff):
     """A bank debit clears two to four days on (one in four fails, and the
     customer then pays by card the next day); until then the order shows
     "payment processing"."""
@@ -183,29 +216,40 @@ def _bank_follow_ups(rng, order, moment, now):
     for when, act in (
         (clears, "bank_fails" if failed else "bank_clears"),
         (clears + dt.timedelta(days=1), "pay_by_card"),
-        (clears + dt.timedelta(days=1, hours=rng.randint(6, 30)), "fulfil"),
+        (later(clears, dt.timedelta(days=1, hours=rng.randint(6, 30))), "fulfil"),
     ):
-        if when < now - dt.timedelta(minutes=5) and (failed or act != "pay_by_card"):
+        if when < cutoff and (failed or act != "pay_by_card"):
             acts.append((when, act, order.pk))
     return acts
 
 
-def _a_refund_that_fails(later, now):
+def _a_refund_that_fails(acts, cutoff):
     """The first full refund of the period fails three days on (the card's bank
     returned it), so the demo shows a reopened order and a "Refund failed" case."""
-    for moment, act, order_pk in sorted(later):
+    for moment, act, order_pk in sorted(acts):
         fails = moment + dt.timedelta(days=3)
-        if act == "refund_full" and fails < now - dt.timedelta(minutes=5):
+        if act == "refund_full" and fails < cutoff:
             return [(fails, "refund_fails", order_pk)]
     return []
 
 
-def _follow_ups(rng, order, moment, now):
+def _the_last_dispute_awaits_a_response(acts):
+    """The period's latest dispute is still waiting for the merchant's evidence
+    (Stripe decides weeks later), so ops always have one to answer: an attention
+    item in monitoring, never a fault in the books."""
+    disputes = [a for a in sorted(acts) if a[1] == "dispute"]
+    if not disputes:
+        return acts
+    last = disputes[-1]
+    return [(a[0], "dispute_awaiting", a[2]) if a == last else a for a in acts]
+
+
+def _follow_ups(rng, order, moment, cutoff):
     acts = []
 
     def plan(delay, act):
-        when = moment + delay
-        if when < now - dt.timedelta(minutes=5):
+        when = later(moment, delay)
+        if when < cutoff:
             acts.append((when, act, order.pk))
 
     if rng.random() < 0.9:
@@ -311,11 +355,13 @@ def _follow_up(rng, gateway, ops, act, order, moment, report):
                 idempotency_key=new_checkout_token(),
             )
             report.add("partial refunds")
-        elif act == "dispute":
+        elif act in ("dispute", "dispute_awaiting"):
             gateway.open_dispute(
                 charge=payment.stripe_charge_id,
                 amount_pennies=payment.amount_pennies,
                 currency=payment.currency,
-                outcome=rng.choice(["won", "lost", ""]),
+                outcome=""
+                if act == "dispute_awaiting"
+                else rng.choice(["won", "lost"]),
             )
             report.add("disputes")

@@ -1,5 +1,10 @@
 """The data-quality checks. Each is a function that returns its findings now; the
-runner (monitoring.services.checks_run) turns findings into issues."""
+runner (monitoring.services.checks_run) turns findings into issues.
+
+Each check is of one kind: an integrity check finds books or a pipeline that
+disagree (it fails `run_checks --fail-on-issues`); an attention check finds work
+for ops in healthy books, such as a dispute to answer (it fails the gate only
+with `--strict`). docs/runbook.md lists the split and the reason for each."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -27,13 +32,18 @@ from analyticsapp.models import DailySnapshot
 from analyticsapp.services.snapshots import daily_money
 from catalog.models import StockMovement, StockReservation, Variant
 from catalog.selectors import variants_with_availability
-from core.money import format_money
+from core.money import format_money, store_currency
 from core.timeutils import day_bounds_utc
 from orders.models import Order
 from payments.handlers import HANDLERS
 from payments.models import Dispute, Payment, Refund, RefundRequest, StripeEvent
 
 Severity = ("critical", "high", "medium", "low")
+INTEGRITY, ATTENTION = "integrity", "attention"
+KINDS = {
+    INTEGRITY: "Integrity: the books or the pipeline disagree",
+    ATTENTION: "Needs attention: work for ops, not a fault in the books",
+}
 
 
 @dataclass(frozen=True)
@@ -51,23 +61,29 @@ class Check:
     severity: str
     description: str
     run: Callable[[], list[Finding]]
+    kind: str = INTEGRITY
 
 
 REGISTRY: dict[str, Check] = {}
 
 
-def check(name: str, severity: str, description: str):
-    assert severity in Severity
+def check(name: str, severity: str, description: str, kind: str = INTEGRITY):
+    assert severity in Severity and kind in KINDS
 
     def register(fn):
-        REGISTRY[name] = Check(name, severity, description, fn)
+        REGISTRY[name] = Check(name, severity, description, fn, kind)
         return fn
 
     return register
 
 
-def _money(pennies):
-    return format_money(pennies)
+def checks_of_kind(kind: str) -> list[str]:
+    return [name for name, c in REGISTRY.items() if c.kind == kind]
+
+
+def _money(pennies, currency):
+    """Every amount in its own currency: a USD dispute reads "$10.00", never £."""
+    return format_money(pennies, currency)
 
 
 def _succeeded_refunds(by="payment_id", **conditions):
@@ -122,12 +138,14 @@ def payment_not_applied():
     return [
         Finding(
             f"payment:{p.stripe_id}",
-            f"{p.stripe_id} ({_money(p.amount_pennies)}) for order {p.order.number} "
-            f"was not applied ({p.problem or 'unknown'}); refund it or fix the order.",
+            f"{p.stripe_id} ({_money(p.amount_pennies, p.currency)}) for order "
+            f"{p.order.number} was not applied ({p.problem or 'unknown'}); refund it "
+            "or fix the order.",
             {
                 "payment": p.stripe_id,
                 "problem": p.problem,
                 "amount": p.amount_pennies,
+                "currency": p.currency,
                 "refunded": p.refunded,
             },
             "payments.payment",
@@ -153,10 +171,11 @@ def order_refunds_mismatch():
         findings.append(
             Finding(
                 f"order:{o.pk}",
-                f"Order {o.number} says {_money(o.refunded_pennies)} refunded; the "
-                f"refund ledger says {_money(capped)}.",
+                f"Order {o.number} says {_money(o.refunded_pennies, o.currency)} "
+                f"refunded; the refund ledger says {_money(capped, o.currency)}.",
                 {
                     "order": o.number,
+                    "currency": o.currency,
                     "order_refunded": o.refunded_pennies,
                     "ledger_refunded": capped,
                 },
@@ -179,11 +198,12 @@ def refunds_exceed_payment():
     return [
         Finding(
             f"payment:{p.stripe_id}",
-            f"{p.stripe_id}: refunds {_money(p.refunded)} exceed the payment "
-            f"{_money(p.amount_pennies)}.",
+            f"{p.stripe_id}: refunds {_money(p.refunded, p.currency)} exceed the "
+            f"payment {_money(p.amount_pennies, p.currency)}.",
             {
                 "payment": p.stripe_id,
                 "amount": p.amount_pennies,
+                "currency": p.currency,
                 "refunded": p.refunded,
             },
             "payments.payment",
@@ -272,6 +292,7 @@ BANK_PAYMENT_DAYS = dt.timedelta(days=7)
     "stale_pending_orders",
     "low",
     "Orders waiting for payment for more than a day (a bank payment, for a week).",
+    kind=ATTENTION,
 )
 def stale_pending_orders():
     now = timezone.now()
@@ -444,7 +465,11 @@ def snapshot_ledger_mismatch():
                     f"day:{day}",
                     f"Snapshot for {day} differs from the ledger: "
                     + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diffs.items()),
-                    {"day": str(day), "snapshot_vs_ledger": diffs},
+                    {
+                        "day": str(day),
+                        "currency": store_currency(),
+                        "snapshot_vs_ledger": diffs,
+                    },
                 )
             )
     return findings
@@ -464,11 +489,13 @@ def refund_requests_unanswered():
     return [
         Finding(
             f"refund_request:{r.idempotency_key}",
-            f"A refund of {_money(r.amount_pennies)} for order {r.order.number}, asked "
-            f"{r.created_at:%d %b %H:%M}, has no answer from Stripe after "
-            f"{r.attempts} tries ({r.last_error or 'no error recorded'}).",
+            f"A refund of {_money(r.amount_pennies, r.currency)} for order "
+            f"{r.order.number}, asked {r.created_at:%d %b %H:%M}, has no answer "
+            f"from Stripe after {r.attempts} tries "
+            f"({r.last_error or 'no error recorded'}).",
             {"order": r.order.number, "amount": r.amount_pennies,
-             "attempts": r.attempts, "last_error": r.last_error},
+             "currency": r.currency, "attempts": r.attempts,
+             "last_error": r.last_error},
             "payments.refundrequest",
             str(r.pk),
         )
@@ -476,14 +503,24 @@ def refund_requests_unanswered():
     ]  # fmt: skip
 
 
-@check("open_disputes", "high", "Disputes waiting for a response or a decision.")
+@check(
+    "open_disputes",
+    "high",
+    "Disputes waiting for a response or a decision.",
+    kind=ATTENTION,
+)
 def open_disputes():
     return [
         Finding(
             f"dispute:{d.stripe_dispute_id}",
             f"Dispute {d.stripe_dispute_id} ({d.reason or 'no reason'}) for "
-            f"{_money(d.amount_pennies)} is {d.status}.",
-            {"dispute": d.stripe_dispute_id, "status": d.status},
+            f"{_money(d.amount_pennies, d.currency)} is {d.status}.",
+            {
+                "dispute": d.stripe_dispute_id,
+                "status": d.status,
+                "amount": d.amount_pennies,
+                "currency": d.currency,
+            },
             "payments.dispute",
             str(d.pk),
         )

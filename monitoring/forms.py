@@ -15,6 +15,14 @@ class IssueFilterForm(forms.Form):
             *DataQualityIssue.Status.choices,
         ],
     )
+    kind = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any kind"),
+            ("integrity", "Integrity (fails the gate)"),
+            ("attention", "Needs attention (work for ops)"),
+        ],
+    )
     check = forms.ChoiceField(required=False)
     severity = forms.ChoiceField(
         required=False,

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from monitoring.checks import REGISTRY, Finding
+from monitoring.checks import ATTENTION, INTEGRITY, REGISTRY, Finding
 from monitoring.models import DataQualityIssue
 
 Status = DataQualityIssue.Status
@@ -26,6 +26,21 @@ class RunResult:
     @property
     def open_total(self) -> int:
         return DataQualityIssue.objects.filter(status__in=OPEN_STATES).count()
+
+
+def open_counts(names: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Open (and acknowledged) issues per check, grouped by kind:
+    {"integrity": {check: n}, "attention": {check: n}}; checks with none are left
+    out. `names` limits it to those checks."""
+    counts: dict[str, dict[str, int]] = {INTEGRITY: {}, ATTENTION: {}}
+    rows = DataQualityIssue.objects.filter(status__in=OPEN_STATES)
+    if names is not None:
+        rows = rows.filter(check_name__in=names)
+    for name in rows.values_list("check_name", flat=True):
+        check = REGISTRY.get(name)
+        kind = check.kind if check else INTEGRITY  # a retired check: look at it
+        counts[kind][name] = counts[kind].get(name, 0) + 1
+    return counts
 
 
 def _hash(evidence: dict) -> str:

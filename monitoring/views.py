@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Case, When
+from django.db.models import Case, CharField, Value, When
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -10,11 +10,11 @@ from accounts.roles import Role
 from analyticsapp.exports import Export, Filters, csv_chunks
 from audit.models import AuditLog
 from audit.services import audit_record
-from monitoring.checks import REGISTRY
+from monitoring.checks import ATTENTION, INTEGRITY, KINDS, REGISTRY, checks_of_kind
 from monitoring.checks import Severity as SEVERITY_ORDER
 from monitoring.forms import AuditFilterForm, IssueFilterForm
 from monitoring.models import DataQualityIssue
-from monitoring.services import issue_set_status
+from monitoring.services import issue_set_status, open_counts
 
 AUDIT_COLUMNS = [
     "created_at",
@@ -52,9 +52,18 @@ def healthz(request):
 
 
 def issues(request):
+    """Integrity issues first (they fail the gate), then attention items."""
     form = IssueFilterForm(request.GET or None)
-    rows = DataQualityIssue.objects.select_related("owner")
+    rows = DataQualityIssue.objects.select_related("owner").annotate(
+        kind=Case(
+            When(check_name__in=checks_of_kind(ATTENTION), then=Value(ATTENTION)),
+            default=Value(INTEGRITY),
+            output_field=CharField(),
+        )
+    )
     data = form.cleaned_data if form.is_valid() else {}
+    if data.get("kind"):
+        rows = rows.filter(kind=data["kind"])
     status = data.get("status") or "open"
     if status == "open":
         rows = rows.filter(status__in=["open", "acknowledged"])
@@ -68,18 +77,27 @@ def issues(request):
         *[When(severity=s, then=rank) for rank, s in enumerate(SEVERITY_ORDER)],
         default=len(SEVERITY_ORDER),
     )
-    page = Paginator(rows.order_by(worst_first, "-last_seen", "-id"), 50).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(
+        rows.order_by("-kind", worst_first, "-last_seen", "-id"), 50
+    ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    counts = open_counts()
     return render(
         request,
         "monitoring/issues.html",
         {
             "form": form,
             "page": page,
-            "checks": REGISTRY.values(),
+            "kinds": [
+                {
+                    "kind": kind,
+                    "title": title,
+                    "open": sum(counts[kind].values()),
+                    "checks": [c for c in REGISTRY.values() if c.kind == kind],
+                }
+                for kind, title in KINDS.items()
+            ],
             "query": query.urlencode(),
         },
     )

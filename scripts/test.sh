@@ -56,17 +56,24 @@ else
 fi
 
 operator_gate() {
-  # A freshly seeded shop (through the real pipeline) must pass every check.
+  # The default demo shop, freshly seeded through the real pipeline, has no
+  # integrity issue (its open disputes are attention items: docs/runbook.md).
   local db
   db=$(mktemp -d)/operator-gate.sqlite3
   DATABASE_URL="sqlite:///$db" $PY manage.py migrate --noinput -v0 &&
-  DATABASE_URL="sqlite:///$db" $PY manage.py seed_demo --customers 20 --days 30 >/dev/null &&
+  DATABASE_URL="sqlite:///$db" $PY manage.py seed_demo >/dev/null &&
   DATABASE_URL="sqlite:///$db" $PY manage.py run_checks --fail-on-issues
   local rc=$?
   rm -rf "$(dirname "$db")"
   return $rc
 }
-gate "operator gate: seed_demo + run_checks --fail-on-issues" operator_gate
+gate "operator gate: seed_demo (default) + run_checks --fail-on-issues" operator_gate
+# The default demo seeded at 13 dates over a year (DST days, month ends, 29 February,
+# New Year): the gate passes on each and the books are the same up to the date shift.
+# Minutes of seeding, so out of the two main legs (pyproject.toml's -m) and run here,
+# SQLite only, its two groups in parallel.
+gate "demo on any date: seed_demo at 13 dates (SQLite)" \
+  $PY -m pytest -m demo_dates -n 2 -q demo/tests/test_demo_dates.py
 
 deploy_check() {
   DJANGO_SETTINGS_MODULE=purelaka.settings_prod \

@@ -79,6 +79,7 @@ def test_order_refund_fields_that_disagree_with_the_ledger(paid):
     [issue] = _open("order_refunds_mismatch")
     assert issue.evidence == {
         "order": paid.number,
+        "currency": "GBP",
         "order_refunded": 999,
         "ledger_refunded": 0,
     }
@@ -231,7 +232,7 @@ def test_run_checks_fails_while_issues_are_open_and_names_the_order(paid, capsys
     Order.objects.filter(pk=paid.pk).update(
         refunded_pennies=500, refund_status="partial"
     )
-    with pytest.raises(CommandError, match="data-quality issue"):
+    with pytest.raises(CommandError, match="1 integrity issue"):
         call_command("run_checks", "--fail-on-issues")
     assert paid.number in capsys.readouterr().out
     with pytest.raises(CommandError, match="unknown check"):
