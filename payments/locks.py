@@ -4,13 +4,15 @@ Every path that writes the ledger — the webhook, ops refunds, checkout, reproc
 imports — takes row locks in this order, each table's rows in primary-key order:
 
     StripeEvent (the inbox row) → Subscription → Order → Payment → Refund → Dispute
-    → Variant
+    → Variant → Payout → BalanceTransaction
 
 so two transactions can wait for each other but never deadlock (Saleor's
 `lock_objects.py` is the model). A writer that must find a row through another (a
 refund's payment, a payment's order) reads it first without a lock, then locks in
-this order and re-reads. Variants are locked by `catalog.services.stock`, which is
-always last. No network call is made while any of these locks is held.
+this order and re-reads. Variants are locked by `catalog.services.stock`, the last
+of the order path; payouts and balance transactions come after everything (they are
+written after the event's handler, and the settlement sync locks nothing else).
+No network call is made while any of these locks is held.
 """
 
 from collections.abc import Iterable
@@ -18,7 +20,7 @@ from collections.abc import Iterable
 from django.db.models import Q
 
 from orders.models import Order
-from payments.models import Dispute, Payment, Refund
+from payments.models import BalanceTransaction, Dispute, Payment, Payout, Refund
 
 
 def lock_order(pk: int) -> Order:
@@ -84,5 +86,21 @@ def lock_dispute(stripe_dispute_id: str) -> Dispute | None:
     return (
         Dispute.objects.select_for_update(of=("self",))
         .filter(stripe_dispute_id=stripe_dispute_id)
+        .first()
+    )
+
+
+def lock_payout(stripe_payout_id: str) -> Payout | None:
+    return (
+        Payout.objects.select_for_update(of=("self",))
+        .filter(stripe_payout_id=stripe_payout_id)
+        .first()
+    )
+
+
+def lock_balance_transaction(stripe_id: str) -> BalanceTransaction | None:
+    return (
+        BalanceTransaction.objects.select_for_update(of=("self",))
+        .filter(stripe_id=stripe_id)
         .first()
     )

@@ -335,3 +335,88 @@ class PaymentException(TimeStampedModel):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.stripe_ref}"
+
+
+class Payout(TimeStampedModel):
+    """Money Stripe sends to the merchant's bank: one per Stripe `po_…`.
+
+    Its newest Stripe state wins (`stripe_fields.newest_wins`, by the event's time);
+    its balance transactions name it once Stripe lists them (`lines_fetched_at`).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_TRANSIT = "in_transit", "In transit"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    stripe_payout_id = models.CharField(max_length=255, unique=True)
+    amount_pennies = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    status_at = models.DateTimeField(help_text="Stripe's time of the newest state.")
+    status_event_id = models.CharField(max_length=255, blank=True)
+    arrival_date = models.DateField(null=True, blank=True)
+    stripe_created = models.DateTimeField()
+    method = models.CharField(max_length=16, blank=True)
+    automatic = models.BooleanField(default=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    reconciliation_status = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Stripe's: not_applicable, in_progress or completed.",
+    )
+    stripe_balance_transaction_id = models.CharField(max_length=255, blank=True)
+    lines_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its balance transactions were listed."
+    )
+
+    class Meta:
+        ordering = ["-stripe_created", "-id"]
+        indexes = [models.Index(fields=["status", "lines_fetched_at"])]
+
+    def __str__(self):
+        return f"{self.stripe_payout_id} {self.status}"
+
+
+class BalanceTransaction(TimeStampedModel):
+    """One Stripe balance transaction (`txn_…`): what a charge, refund, dispute debit
+    or credit, fee or payout did to the Stripe balance, in the settlement currency.
+
+    Linked by Stripe id, never by foreign key, so the order in which Stripe objects
+    arrive cannot matter: `charge_id` to its Payment, `source_id` to its Refund or
+    Dispute (or Payout), `payout_stripe_id` to the Payout that paid it out."""
+
+    # Types that move money to or from the bank, not part of a payout's lines.
+    PAYOUT_TYPES = ("payout", "payout_cancel", "payout_failure")
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=40)
+    reporting_category = models.CharField(max_length=40, blank=True)
+    amount_pennies = models.BigIntegerField()
+    fee_pennies = models.BigIntegerField(default=0)
+    net_pennies = models.BigIntegerField()
+    currency = models.CharField(max_length=3, help_text="The settlement currency.")
+    exchange_rate = models.DecimalField(
+        max_digits=24, decimal_places=12, null=True, blank=True
+    )
+    fee_details = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12)
+    available_on = models.DateTimeField()
+    stripe_created = models.DateTimeField(db_index=True)
+    source_id = models.CharField(max_length=255, blank=True, db_index=True)
+    charge_id = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The charge it belongs to (a refund's or dispute's charge too).",
+    )
+    payout_stripe_id = models.CharField(max_length=255, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-stripe_created", "-id"]
+
+    def __str__(self):
+        return f"{self.stripe_id} {self.type} {self.net_pennies}"

@@ -11,6 +11,7 @@ from audit.jobs import job_run
 from payments.services.inbox import PROCESS_TASK, process
 from payments.services.refunds import refund_requests_resend
 from payments.services.reprocess import events_reprocess_due
+from payments.services.settlement_sync import settlement_run
 
 JOB = "reprocess_stripe_events"
 ACTOR = f"celery:{JOB}"
@@ -50,3 +51,23 @@ def process_stripe_event_task(event_pk: int) -> str:
     unacknowledged task after its visibility timeout, and the reprocess job applies
     the event first, once it is QUEUED_GRACE old."""
     return process(event_pk=event_pk).status
+
+
+SETTLEMENT_JOB = "settlement_sync"
+
+
+@shared_task(name="payments.settlement_sync")
+def settlement_sync_task() -> dict[str, int] | None:
+    """Every 5 minutes: with offline payments, first Stripe's daily automatic payout
+    (the simulator's `run_payouts`); then ask Stripe for every missing balance
+    transaction and the lines of every paid payout not yet listed
+    (`payments.services.settlement.settlement_sync`), outside any transaction.
+
+    Under the job lock; a `job.settlement_sync` audit row with the counts. Returns
+    the counts, or None when another run held the lock."""
+
+    def work():
+        counts = settlement_run()
+        return counts, counts
+
+    return job_run(SETTLEMENT_JOB, work)

@@ -162,6 +162,16 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 # applied by a Celery worker (failures retried by the reprocess job). Production
 # defaults to "queue"; the demo and the tests, which run no worker, to "inline".
 STRIPE_WEBHOOK_PROCESSING = env("STRIPE_WEBHOOK_PROCESSING", default="inline")
+# Money to the bank (docs/decisions.md, "Balance transactions and payouts"): the
+# pricing the merchant expects (UK cards: 1.5 % + 20p), how far the effective fee
+# rate of a day may drift from it before monitoring says so, and how long a payment
+# may wait for its balance transaction before it is an issue.
+STRIPE_EXPECTED_FEE_BPS = env.int("STRIPE_EXPECTED_FEE_BPS", default=150)
+STRIPE_EXPECTED_FEE_FIXED_PENNIES = env.int(
+    "STRIPE_EXPECTED_FEE_FIXED_PENNIES", default=20
+)
+STRIPE_FEE_TOLERANCE_BPS = env.int("STRIPE_FEE_TOLERANCE_BPS", default=200)
+SETTLEMENT_GRACE_HOURS = env.int("SETTLEMENT_GRACE_HOURS", default=24)
 
 # Login throttling (django-axes): five failures lock the email from that address.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

@@ -17,6 +17,7 @@ import hmac
 import json
 import secrets
 import time
+from decimal import ROUND_HALF_UP, Decimal
 
 import stripe
 from django.conf import settings
@@ -32,7 +33,14 @@ from payments.gateway.checkout_session import (
     subscription_metadata,
 )
 from payments.gateway.guard import network_call
-from payments.models import StripeEvent
+from payments.models import (
+    BalanceTransaction,
+    Dispute,
+    Payment,
+    Payout,
+    Refund,
+    StripeEvent,
+)
 from payments.webhook import receive
 
 
@@ -104,6 +112,223 @@ def deliver(events: list[dict]) -> list:
     return results
 
 
+# Offline Stripe pricing and settlement (docs/decisions.md, "Balance transactions and
+# payouts"): UK cards 1.5 % + 20p, other cards 3.25 % + 20p, £15 per dispute, no fee
+# on a refund; funds available two days after the charge at 00:00 UTC; a charge in
+# another currency settles in the store currency at OFFLINE_RATES.
+OFFLINE_CARD_PRICING = {"GB": (150, 20)}
+OFFLINE_CARD_PRICING_OTHER = (325, 20)
+OFFLINE_DISPUTE_FEE_PENNIES = 1500
+OFFLINE_AVAILABLE_DAYS = 2
+OFFLINE_RATES = {"EUR": Decimal("0.86"), "USD": Decimal("0.79")}
+DAY = 86400
+
+
+def _half_up(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _settled(amount: int, currency: str) -> tuple[int, Decimal | None]:
+    """The amount in the store currency and the rate used (None: no conversion)."""
+    if currency.upper() == settings.STORE_CURRENCY.upper():
+        return amount, None
+    rate = OFFLINE_RATES.get(currency.upper(), Decimal(1))
+    return _half_up(amount * rate), rate
+
+
+def offline_fee(amount: int, country: str) -> int:
+    bps, fixed = OFFLINE_CARD_PRICING.get(country.upper(), OFFLINE_CARD_PRICING_OTHER)
+    return _half_up(Decimal(amount) * bps / 10000) + fixed
+
+
+def _available_on(created: int) -> int:
+    return (created // DAY + OFFLINE_AVAILABLE_DAYS) * DAY
+
+
+def _bt(
+    key: str,
+    *,
+    source: str,
+    kind: str,
+    category: str,
+    amount: int,
+    currency: str,
+    created: int,
+    fee: int = 0,
+    fee_description: str = "Stripe processing fees",
+    available_on: int | None = None,
+) -> dict:
+    settled, rate = _settled(amount, currency)
+    return {
+        "id": _stripe_id("txn", key),
+        "object": "balance_transaction",
+        "amount": settled,
+        "fee": fee,
+        "net": settled - fee,
+        "currency": settings.STORE_CURRENCY.lower(),
+        "exchange_rate": float(rate) if rate is not None else None,
+        "fee_details": [
+            {
+                "type": "stripe_fee",
+                "amount": fee,
+                "currency": settings.STORE_CURRENCY.lower(),
+                "description": fee_description,
+            }
+        ]
+        if fee
+        else [],
+        "status": "pending",
+        "available_on": available_on
+        if available_on is not None
+        else _available_on(created),
+        "created": created,
+        "source": source,
+        "type": kind,
+        "reporting_category": category,
+    }
+
+
+def charge_bt(
+    charge: str, *, amount: int, currency: str, country: str, created: int
+) -> dict:
+    settled, _ = _settled(amount, currency)
+    return _bt(
+        f"charge:{charge}",
+        source=charge,
+        kind="charge",
+        category="charge",
+        amount=amount,
+        currency=currency,
+        created=created,
+        fee=offline_fee(settled, country),
+    )
+
+
+def refund_bt(refund: str, *, amount: int, currency: str, created: int) -> dict:
+    return _bt(
+        f"refund:{refund}",
+        source=refund,
+        kind="refund",
+        category="refund",
+        amount=-amount,
+        currency=currency,
+        created=created,
+    )
+
+
+def refund_failure_bt(refund: str, *, amount: int, currency: str, created: int) -> dict:
+    return _bt(
+        f"refund_failure:{refund}",
+        source=refund,
+        kind="refund_failure",
+        category="refund_failure",
+        amount=amount,
+        currency=currency,
+        created=created,
+    )
+
+
+def dispute_bts(
+    dispute: str, *, amount: int, currency: str, created: int, won: bool
+) -> list[dict]:
+    """The debit (amount and the dispute fee) and, for a won dispute, the credit."""
+    bts = [
+        _bt(
+            f"dispute:{dispute}",
+            source=dispute,
+            kind="adjustment",
+            category="dispute",
+            amount=-amount,
+            currency=currency,
+            created=created,
+            fee=OFFLINE_DISPUTE_FEE_PENNIES,
+            fee_description="Dispute fee",
+        )
+    ]
+    if won:
+        bts.append(
+            _bt(
+                f"dispute_reversal:{dispute}",
+                source=dispute,
+                kind="adjustment",
+                category="dispute_reversal",
+                amount=amount,
+                currency=currency,
+                created=created,
+            )
+        )
+    return bts
+
+
+def _payout_object(payout: Payout, **changes) -> dict:
+    obj = {
+        "id": payout.stripe_payout_id,
+        "object": "payout",
+        "amount": payout.amount_pennies,
+        "currency": payout.currency.lower(),
+        "arrival_date": int(
+            dt.datetime.combine(
+                payout.arrival_date, dt.time(), tzinfo=dt.UTC
+            ).timestamp()
+        ),
+        "automatic": True,
+        "balance_transaction": payout.stripe_balance_transaction_id,
+        "created": int(payout.stripe_created.timestamp()),
+        "method": "standard",
+        "status": payout.status,
+        "type": "bank_account",
+        "failure_code": None,
+        "failure_message": None,
+        "failure_balance_transaction": None,
+        "reconciliation_status": payout.reconciliation_status or "in_progress",
+    }
+    obj.update(changes)
+    return obj
+
+
+def _bt_object(bt: BalanceTransaction, **changes) -> dict:
+    obj = {
+        "id": bt.stripe_id,
+        "object": "balance_transaction",
+        "amount": bt.amount_pennies,
+        "fee": bt.fee_pennies,
+        "net": bt.net_pennies,
+        "currency": bt.currency.lower(),
+        "exchange_rate": float(bt.exchange_rate) if bt.exchange_rate else None,
+        "fee_details": bt.fee_details,
+        "status": bt.status,
+        "available_on": int(bt.available_on.timestamp()),
+        "created": int(bt.stripe_created.timestamp()),
+        "source": bt.source_id,
+        "type": bt.type,
+        "reporting_category": bt.reporting_category,
+    }
+    obj.update(changes)
+    return obj
+
+
+def _offline_payouts():
+    return Payout.objects.filter(stripe_payout_id__startswith="po_offline")
+
+
+def _payout_window(created: dt.datetime):
+    """The balance transactions an offline payout made at `created` pays out: those
+    that became available since the previous offline payout, up to `created`."""
+    before = (
+        _offline_payouts()
+        .filter(stripe_created__lt=created)
+        .order_by("-stripe_created")
+        .values_list("stripe_created", flat=True)
+        .first()
+    )
+    lines = BalanceTransaction.objects.filter(available_on__lte=created).exclude(
+        type="payout"
+    )
+    if before is not None:
+        lines = lines.filter(available_on__gt=before)
+    return lines.order_by("stripe_id")
+
+
 class OfflineGateway:
     """Offline payments for dev, demo and tests: a local checkout page and signed
     Stripe-shaped events delivered after the current transaction commits."""
@@ -164,6 +389,17 @@ class OfflineGateway:
                 "metadata": order_metadata(order),
                 "billing_details": {"email": order.email, "name": order.shipping_name},
                 "refunded": False,
+                "payment_method_details": {
+                    "type": "card",
+                    "card": {"country": order.shipping_country},
+                },
+                "balance_transaction": charge_bt(
+                    charge_id,
+                    amount=amount,
+                    currency=currency,
+                    country=order.shipping_country,
+                    created=now,
+                ),
             }
             events = [
                 event_envelope(
@@ -214,12 +450,36 @@ class OfflineGateway:
         )
         if succeeded:
             charge_id = _stripe_id("ch")
+            amount, currency = order.total_pennies, order.currency.lower()
+            charge = {
+                "id": charge_id,
+                "object": "charge",
+                "amount": amount,
+                "amount_captured": amount,
+                "captured": True,
+                "currency": currency,
+                "created": now,
+                "paid": True,
+                "status": "succeeded",
+                "payment_intent": payment_intent,
+                "metadata": order_metadata(order),
+                "payment_method_details": {"type": "bacs_debit"},
+                # Bank debits: UK pricing, whatever the address.
+                "balance_transaction": charge_bt(
+                    charge_id,
+                    amount=amount,
+                    currency=currency,
+                    country="GB",
+                    created=now,
+                ),
+            }
             events = [
                 event_envelope(
                     "payment_intent.succeeded",
                     self._intent(order, payment_intent, charge_id, "succeeded", now),
                     created=now,
                 ),
+                event_envelope("charge.succeeded", charge, created=now),
                 event_envelope(
                     "checkout.session.async_payment_succeeded",
                     dict(session, payment_status="paid"),
@@ -249,7 +509,17 @@ class OfflineGateway:
         """What Stripe sends when a refund that succeeded fails afterwards (the
         bank returned it): `refund.failed`, dated now."""
         now = int(time.time())
-        failed = dict(refund, status="failed", failure_reason="lost_or_stolen_card")
+        failed = dict(
+            refund,
+            status="failed",
+            failure_reason="lost_or_stolen_card",
+            failure_balance_transaction=refund_failure_bt(
+                refund["id"],
+                amount=refund["amount"],
+                currency=refund["currency"],
+                created=now,
+            ),
+        )
         events = [event_envelope("refund.failed", failed, created=now)]
         transaction.on_commit(lambda: deliver(events))
 
@@ -281,7 +551,16 @@ class OfflineGateway:
             "status": "pending",
             "metadata": metadata,
         }
-        confirmed = dict(refund, status="succeeded")
+        confirmed = dict(
+            refund,
+            status="succeeded",
+            balance_transaction=refund_bt(
+                refund["id"],
+                amount=amount_pennies,
+                currency=refund["currency"],
+                created=now,
+            ),
+        )
         # From API 2022-11-15 charge.refunded no longer lists the refunds.
         charge_obj = {
             "id": charge,
@@ -320,10 +599,14 @@ class OfflineGateway:
             "status": "needs_response",
             "balance_transactions": [],
         }
-        withdrawn = dict(
-            dispute,
-            balance_transactions=[{"amount": -amount_pennies, "fee": 1500}],
+        bts = dispute_bts(
+            dispute["id"],
+            amount=amount_pennies,
+            currency=currency,
+            created=now,
+            won=outcome == "won",
         )
+        withdrawn = dict(dispute, balance_transactions=bts[:1])
         events = [
             event_envelope("charge.dispute.created", dispute, created=now),
             event_envelope("charge.dispute.funds_withdrawn", withdrawn, created=now),
@@ -332,10 +615,7 @@ class OfflineGateway:
             back = dict(
                 withdrawn,
                 status="won",
-                balance_transactions=[
-                    {"amount": -amount_pennies, "fee": 1500},
-                    {"amount": amount_pennies, "fee": 0},
-                ],
+                balance_transactions=bts,
             )
             events += [
                 event_envelope("charge.dispute.funds_reinstated", back, created=now),
@@ -348,6 +628,148 @@ class OfflineGateway:
                 )
             )
         transaction.on_commit(lambda: deliver(events))
+
+    # Money to the bank. Offline, Stripe's balance is the balance transactions the
+    # simulator minted (in the events it delivered, so in the ledger): a payout pays
+    # what became available since the previous one, as Stripe's daily schedule does.
+
+    def run_payouts(self) -> list[dict]:
+        """Stripe's daily automatic payouts, offline, as of now: each payout due
+        (arrival date reached) is paid; and once a day, at 00:00 UTC, a payout of
+        the balance that became available since the previous payout is created
+        (none when it is not positive: it waits for the next day), arriving the
+        next day. Events are dated by Stripe's times, delivered after commit."""
+        now = int(time.time())
+        cutoff = now // DAY * DAY
+        events = []
+        due = _offline_payouts().filter(
+            status__in=[Payout.Status.PENDING, Payout.Status.IN_TRANSIT],
+            arrival_date__lte=dt.datetime.fromtimestamp(now, tz=dt.UTC).date(),
+        )
+        for payout in due.order_by("stripe_created"):
+            paid = _payout_object(
+                payout, status="paid", reconciliation_status="completed"
+            )
+            events.append(
+                event_envelope("payout.paid", paid, created=paid["arrival_date"])
+            )
+        created_at = dt.datetime.fromtimestamp(cutoff, tz=dt.UTC)
+        if not _offline_payouts().filter(stripe_created__gte=created_at).exists():
+            total = sum(
+                _payout_window(created_at).values_list("net_pennies", flat=True)
+            )
+            if total > 0:
+                payout_id = _stripe_id("po", f"payout:{cutoff}")
+                own = _bt(
+                    f"payout:{payout_id}",
+                    source=payout_id,
+                    kind="payout",
+                    category="payout",
+                    amount=-total,
+                    currency=settings.STORE_CURRENCY,
+                    created=cutoff,
+                    available_on=cutoff,
+                )
+                payout = {
+                    "id": payout_id,
+                    "object": "payout",
+                    "amount": total,
+                    "currency": settings.STORE_CURRENCY.lower(),
+                    "arrival_date": cutoff + DAY,
+                    "automatic": True,
+                    "balance_transaction": own,
+                    "created": cutoff,
+                    "method": "standard",
+                    "status": "pending",
+                    "type": "bank_account",
+                    "failure_code": None,
+                    "failure_message": None,
+                    "failure_balance_transaction": None,
+                    "reconciliation_status": "in_progress",
+                }
+                events.append(event_envelope("payout.created", payout, created=cutoff))
+        if events:
+            transaction.on_commit(lambda: deliver(events))
+        return events
+
+    def fail_payout(self, *, payout_id: str, code: str = "account_closed") -> None:
+        """What Stripe sends when the bank returns a payout: payout.failed, the funds
+        back in the balance (a payout_failure balance transaction available at
+        once, so the next payout pays them again)."""
+        now = int(time.time())
+        payout = Payout.objects.get(stripe_payout_id=payout_id)
+        failure = _bt(
+            f"payout_failure:{payout_id}",
+            source=payout_id,
+            kind="payout_failure",
+            category="payout_reversal",
+            amount=payout.amount_pennies,
+            currency=payout.currency,
+            created=now,
+            available_on=now,
+        )
+        failed = _payout_object(
+            payout,
+            status="failed",
+            failure_code=code,
+            failure_message="The bank account has been closed.",
+            failure_balance_transaction=failure,
+        )
+        events = [event_envelope("payout.failed", failed, created=now)]
+        transaction.on_commit(lambda: deliver(events))
+
+    @network_call
+    def payout_balance_transactions(self, *, payout: str) -> list[dict]:
+        """The payout's own balance transaction and the lines it paid out."""
+        record = Payout.objects.get(stripe_payout_id=payout)
+        lines = [
+            _bt_object(bt, status="available")
+            for bt in _payout_window(record.stripe_created)
+        ]
+        own = BalanceTransaction.objects.filter(source_id=payout, type="payout").first()
+        return lines + ([_bt_object(own, status="available")] if own else [])
+
+    @network_call
+    def charge_balance_transaction(self, *, charge: str) -> dict | None:
+        payment = (
+            Payment.objects.filter(stripe_charge_id=charge)
+            .select_related("order")
+            .first()
+        )
+        if payment is None:
+            return None
+        return charge_bt(
+            charge,
+            amount=payment.amount_pennies,
+            currency=payment.currency,
+            country=payment.order.shipping_country if payment.order else "GB",
+            created=int(payment.paid_at.timestamp()),
+        )
+
+    @network_call
+    def refund_balance_transaction(self, *, refund: str) -> dict | None:
+        row = Refund.objects.filter(stripe_refund_id=refund).first()
+        if row is None or row.status != Refund.Status.SUCCEEDED:
+            return None
+        return refund_bt(
+            refund,
+            amount=row.amount_pennies,
+            currency=row.currency,
+            created=int(row.stripe_created.timestamp()),
+        )
+
+    @network_call
+    def dispute_balance_transactions(self, *, dispute: str) -> list[dict]:
+        row = Dispute.objects.filter(stripe_dispute_id=dispute).first()
+        if row is None or not row.funds_withdrawn_at:
+            return []
+        return dispute_bts(
+            dispute,
+            amount=row.funds_withdrawn_pennies,
+            currency=row.currency,
+            created=int(row.funds_withdrawn_at.timestamp()),
+            won=row.funds_reinstated_pennies > 0,
+        )
 
     # Subscriptions. Stripe keeps a subscription's state; offline, the last
     # customer.subscription.* event sent for it (in the inbox) is that state.
@@ -465,6 +887,7 @@ class OfflineGateway:
             event_envelope("checkout.session.completed", completed, created=now),
             event_envelope("customer.subscription.created", subscription, created=now),
             event_envelope("invoice.paid", invoice, created=now),
+            self._invoice_charge(invoice, created=now),
         ]
         transaction.on_commit(lambda: deliver(events))
         return sub_id
@@ -533,6 +956,7 @@ class OfflineGateway:
             subscription["latest_invoice"] = invoice["id"]
             events += [
                 event_envelope("invoice.paid", invoice, created=seen),
+                self._invoice_charge(invoice, created=seen),
                 event_envelope(
                     "customer.subscription.updated",
                     copy.deepcopy(subscription),
@@ -571,6 +995,7 @@ class OfflineGateway:
         return {
             "id": invoice_id,
             "object": "invoice",
+            "charge": _stripe_id("ch", invoice_id),
             "customer": subscription["customer"],
             "customer_email": email or None,
             "currency": price["currency"],
@@ -610,6 +1035,33 @@ class OfflineGateway:
                 ],
             },
         }
+
+    @staticmethod
+    def _invoice_charge(invoice: dict, *, created: int) -> dict:
+        """charge.succeeded for an invoice's charge, with its balance transaction."""
+        paid_at = invoice["status_transitions"]["paid_at"]
+        charge = {
+            "id": invoice["charge"],
+            "object": "charge",
+            "amount": invoice["amount_paid"],
+            "amount_captured": invoice["amount_paid"],
+            "captured": True,
+            "currency": invoice["currency"],
+            "created": paid_at,
+            "customer": invoice["customer"],
+            "invoice": invoice["id"],
+            "paid": True,
+            "status": "succeeded",
+            "payment_method_details": {"type": "card", "card": {"country": "GB"}},
+            "balance_transaction": charge_bt(
+                invoice["charge"],
+                amount=invoice["amount_paid"],
+                currency=invoice["currency"],
+                country="GB",
+                created=paid_at,
+            ),
+        }
+        return event_envelope("charge.succeeded", charge, created=created)
 
     @staticmethod
     def _intent(order, pi_id, charge_id, status, now):

@@ -160,3 +160,39 @@ class StripeGateway:
             params=params, options={"idempotency_key": idempotency_key}
         )
         return refund.to_dict()
+
+    # Money to the bank (payments.services.settlement): read-only, retried by the
+    # SDK on rate limits and network errors (max_network_retries), never in a lock.
+
+    @network_call
+    def charge_balance_transaction(self, *, charge: str) -> dict | None:
+        """The charge's balance transaction, or None while Stripe has none yet."""
+        obj = self.client.v1.charges.retrieve(
+            charge, params={"expand": ["balance_transaction"]}
+        ).to_dict()
+        bt = obj.get("balance_transaction")
+        return bt if isinstance(bt, dict) else None
+
+    @network_call
+    def refund_balance_transaction(self, *, refund: str) -> dict | None:
+        obj = self.client.v1.refunds.retrieve(
+            refund, params={"expand": ["balance_transaction"]}
+        ).to_dict()
+        bt = obj.get("balance_transaction")
+        return bt if isinstance(bt, dict) else None
+
+    @network_call
+    def dispute_balance_transactions(self, *, dispute: str) -> list[dict]:
+        """A dispute's balance transactions (Stripe always expands them)."""
+        obj = self.client.v1.disputes.retrieve(dispute).to_dict()
+        return [
+            bt for bt in obj.get("balance_transactions") or [] if isinstance(bt, dict)
+        ]
+
+    @network_call
+    def payout_balance_transactions(self, *, payout: str) -> list[dict]:
+        """Every balance transaction of an automatic payout, all pages."""
+        page = self.client.v1.balance_transactions.list(
+            params={"payout": payout, "limit": 100}
+        )
+        return [bt.to_dict() for bt in page.auto_paging_iter()]

@@ -8,6 +8,7 @@ payment), and may return Woken(ids) to wake events waiting for those ids.
 
 from payments.handlers import charges, checkout, disputes, intents, refunds
 from payments.handlers.outcomes import NotYet, Woken
+from payments.services.settlement import payout_event
 
 HANDLERS = {
     "payment_intent.succeeded": intents.succeeded,
@@ -29,6 +30,13 @@ HANDLERS = {
     "checkout.session.expired": checkout.expired,
     "checkout.session.async_payment_succeeded": checkout.completed,
     "checkout.session.async_payment_failed": checkout.async_payment_failed,
+    # Money to the bank: the payout's newest state (its lines: settlement_sync).
+    "payout.created": payout_event,
+    "payout.updated": payout_event,
+    "payout.paid": payout_event,
+    "payout.failed": payout_event,
+    "payout.canceled": payout_event,
+    "payout.reconciliation_completed": payout_event,
 }
 
 __all__ = ["HANDLERS", "NotYet", "Woken"]

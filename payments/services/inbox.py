@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from payments.handlers import HANDLERS, NotYet, Woken
 from payments.models import StripeEvent
+from payments.services.settlement import harvest
 
 # The outcome lines keep the webhook's logger name: operators search the logs by
 # it, and the import command quietens it while it prints progress.
@@ -164,6 +165,9 @@ def _apply(event: StripeEvent) -> list[str]:
                 woken = outcome.ids
         except NotYet as wait:
             event.status, event.awaiting = Status.PENDING, wait.awaiting[:255]
+        # Stripe's facts whatever our ledger knows yet: the balance transactions
+        # expanded in the object, after the handler's locks (payments/locks.py).
+        harvest(event.payload)
     event.last_error = ""
     event.processed_at = timezone.now()
     event.save(update_fields=PROCESSING_FIELDS)

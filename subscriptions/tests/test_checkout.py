@@ -117,6 +117,7 @@ def test_subscribing_offline_records_an_active_subscription_and_its_payment(
         ("checkout.session.completed", "processed"),
         ("customer.subscription.created", "processed"),
         ("invoice.paid", "processed"),
+        ("charge.succeeded", "processed"),  # the invoice's charge and its fee
     }
     started = AuditLog.objects.get(event_type="subscription.checkout_started")
     assert started.actor == customer and started.metadata["interval"] == "month"
