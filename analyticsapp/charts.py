@@ -373,3 +373,13 @@ def mrr_charts(days, currency: str) -> dict:
             ],
         ),
     }
+
+
+def payouts_chart(payouts, currency: str) -> Chart:
+    """Payouts by the day they were made (amount; its lines' net beside it)."""
+    ordered = sorted(payouts, key=lambda p: p.stripe_created)
+    return stacked_bars(
+        "Payouts to the bank",
+        [f"{p.stripe_created:%d %b}" for p in ordered],
+        [Series("Payout", [p.amount_pennies for p in ordered], currency=currency)],
+    )

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Count, OuterRef, Subquery, Sum, Value
+from django.db.models import Case, Count, F, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import (
     Coalesce,
     ExtractMonth,
@@ -39,6 +39,10 @@ from catalog.models import Variant
 from core.timeutils import day_bounds_utc
 from orders.models import Order, OrderLine
 from payments.models import Dispute, Payment, PaymentException, Refund
+from payments.services.settlement import (
+    balance_transactions_enriched,
+    payouts_reconciled,
+)
 from subscriptions.models import Subscription
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
@@ -222,6 +226,47 @@ _disputes = QueryRows(
      "funds_reinstated_pennies", "funds_reinstated_at", "payment__order__number"],
 )  # fmt: skip
 
+_balance_transactions = QueryRows(
+    lambda f: _between(
+        balance_transactions_enriched().order_by("stripe_created", "stripe_id"),
+        "stripe_created",
+        f,
+    ),
+    ["stripe_id", "stripe_created", "type", "reporting_category", "amount_pennies",
+     "fee_pennies", "net_pennies", "currency", "exchange_rate", "status",
+     "available_on", "payout_stripe_id", "payment_intent", "charge_id", "refund_id",
+     "dispute_id", "order_number"],
+)  # fmt: skip
+
+_payouts = QueryRows(
+    lambda f: _between(
+        payouts_reconciled().order_by("stripe_created", "stripe_payout_id"),
+        "stripe_created",
+        f,
+    ).annotate(
+        difference_pennies=Case(
+            When(lines_fetched_at__isnull=True, then=Value(None)),
+            default=F("amount_pennies") - F("lines_net_pennies"),
+            output_field=models.BigIntegerField(),
+        )
+    ),
+    ["stripe_payout_id", "stripe_created", "arrival_date", "status", "amount_pennies",
+     "currency", "lines", "lines_net_pennies", "difference_pennies", "failure_code",
+     "reconciliation_status", "automatic"],
+)  # fmt: skip
+
+
+def _reconciliation(f):
+    """Per business day (default: the 31 days to yesterday), DAY_COLUMNS."""
+    from analyticsapp.reconciliation import DAY_COLUMNS, days_reconciled, reasons_text
+
+    date_to = f.date_to or kpis.default_as_of()
+    date_from = f.date_from or date_to - dt.timedelta(days=30)
+    for row in days_reconciled(date_from, date_to):
+        row["reasons"] = reasons_text(row)
+        yield tuple(row[c] for c in DAY_COLUMNS)
+
+
 _customers = QueryRows(
     lambda f: _between(
         User.objects.filter(groups__name="customer").order_by("pk"), "date_joined", f
@@ -240,7 +285,8 @@ DAILY_COLUMNS = [
     "day", "gross_revenue_pennies", "order_revenue_pennies",
     "subscription_revenue_pennies", "other_revenue_pennies", "refunds_pennies",
     "dispute_losses_pennies", "net_revenue_pennies", "paid_orders", "units_sold",
-    "customers", "new_customers", "returning_customers",
+    "customers", "new_customers", "returning_customers", "stripe_fees_pennies",
+    "dispute_fees_pennies", "net_revenue_after_fees_pennies",
 ]  # fmt: skip
 
 
@@ -293,7 +339,8 @@ SUMMARY_KPIS = [
     "gross_revenue_pennies", "refunds_pennies", "dispute_losses_pennies",
     "net_revenue_pennies", "paid_orders", "units_sold", "aov_pennies", "customers",
     "new_customers", "returning_customers", "repeat_purchase_rate", "refund_rate",
-    "wishlist_conversion",
+    "wishlist_conversion", "stripe_fees_pennies", "dispute_fees_pennies",
+    "net_revenue_after_fees_pennies", "effective_fee_rate",
 ]  # fmt: skip
 
 
@@ -466,6 +513,25 @@ EXPORTS = {
             "currency", "funds_withdrawn_pennies", "funds_withdrawn_at",
             "funds_reinstated_pennies", "funds_reinstated_at", "order_number",
         ], _disputes),
+        Export("balance_transactions", "Balance transactions (Stripe fees, net)", [
+            "balance_transaction_id", "created_at", "type", "reporting_category",
+            "amount_pennies", "fee_pennies", "net_pennies", "currency",
+            "exchange_rate", "status", "available_on", "payout_id", "payment_intent",
+            "charge", "refund_id", "dispute_id", "order_number",
+        ], _balance_transactions),
+        Export("payouts", "Payouts and their reconciliation", [
+            "payout_id", "created_at", "arrival_date", "status", "amount_pennies",
+            "currency", "lines", "lines_net_pennies", "difference_pennies",
+            "failure_code", "reconciliation_status", "automatic",
+        ], _payouts),
+        Export("reconciliation", "Reconciliation by business day", [
+            "day", "stripe_gross_pennies", "ledger_gross_pennies",
+            "snapshot_gross_pennies", "stripe_refunds_pennies",
+            "ledger_refunds_pennies", "snapshot_refunds_pennies",
+            "stripe_fees_pennies", "snapshot_fees_pennies", "net_pennies",
+            "paid_out_pennies", "in_transit_pennies", "not_paid_out_pennies",
+            "status", "reasons",
+        ], _reconciliation),
         Export("customers", "Customers", [
             "customer_id", "email", "full_name", "joined_at", "active",
         ], _customers, personal_data=True),
@@ -602,6 +668,8 @@ BI_TABLES = {
     "fact_order_lines": "order_lines",
     "fact_payments": "payments",
     "fact_refunds": "refunds",
+    "fact_balance_transactions": "balance_transactions",
+    "dim_payout": "payouts",
     "dim_customer": "customers",
     "dim_product": "products",
     "fact_wishlist_daily": "wishlist_conversion",
@@ -620,6 +688,13 @@ BI_MANIFEST = {
     "fact_refunds": {"keys": ["refund_id"],
                      "relations": {"payment_intent": "fact_payments.payment_intent",
                                    "created_at": "dim_date.date"}},
+    "fact_balance_transactions": {"keys": ["balance_transaction_id"],
+                                  "relations": {"payout_id": "dim_payout.payout_id",
+                                                "charge": "fact_payments.charge",
+                                                "refund_id": "fact_refunds.refund_id",
+                                                "created_at": "dim_date.date"}},
+    "dim_payout": {"keys": ["payout_id"],
+                   "relations": {"created_at": "dim_date.date"}},
     "dim_customer": {"keys": ["customer_id"], "relations": {}},
     "dim_product": {"keys": ["variant_id"], "relations": {}},
     "dim_date": {"keys": ["date"], "relations": {}},

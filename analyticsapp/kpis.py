@@ -20,7 +20,7 @@ from analyticsapp.models import (
 )
 from core.timeutils import today
 
-KPI_DEFINITIONS_VERSION = "1.1"
+KPI_DEFINITIONS_VERSION = "1.2"
 KPI_CACHE_SECONDS = 24 * 3600
 logger = logging.getLogger("analyticsapp.kpis")
 WINDOWS = (7, 30, 90)
@@ -35,6 +35,9 @@ SUMMED = [
     "refunds_pennies",
     "dispute_losses_pennies",
     "net_revenue_pennies",
+    "stripe_fees_pennies",
+    "dispute_fees_pennies",
+    "net_revenue_after_fees_pennies",
     "paid_orders",
     "units_sold",
 ]
@@ -139,6 +142,9 @@ def _kpis_compute(window: Window) -> dict:
         aov_pennies=_pennies(ratio(paid_order_revenue, values["paid_orders"], "1")),
         repeat_purchase_rate=ratio(repeaters, customers),
         refund_rate=ratio(values["refunds_pennies"], values["gross_revenue_pennies"]),
+        effective_fee_rate=ratio(
+            values["stripe_fees_pennies"], values["gross_revenue_pennies"]
+        ),
         wishlist_conversion=_wishlist_conversion(window),
     )
     values[BUILT_DAYS] = sums["built_days"]

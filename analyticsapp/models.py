@@ -19,6 +19,10 @@ class DailySnapshot(models.Model):
     refunds_pennies = models.BigIntegerField(default=0)
     dispute_losses_pennies = models.BigIntegerField(default=0)
     net_revenue_pennies = models.BigIntegerField(default=0)
+    # Money to the bank (definitions 1.2): by the balance transaction's day.
+    stripe_fees_pennies = models.BigIntegerField(default=0)
+    dispute_fees_pennies = models.BigIntegerField(default=0)
+    net_revenue_after_fees_pennies = models.BigIntegerField(default=0)
     paid_orders = models.IntegerField(default=0)
     units_sold = models.IntegerField(default=0)
     customers = models.IntegerField(default=0)

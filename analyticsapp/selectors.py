@@ -123,3 +123,80 @@ def subscriber_list_current(*, limit: int = 50):
         .select_related("customer")
         .order_by("-mrr_pennies", "pk")[:limit]
     )
+
+
+# -- reconciliation (live ledger rows: the page says "current") ---------------------
+
+
+def payout_list(*, start: dt.date, end: dt.date) -> list:
+    """Payouts made on business days start..end, each with `difference` (amount −
+    Σ net of its lines; None before Stripe lists them)."""
+    from core.timeutils import day_bounds_utc
+    from payments.services.settlement import payout_difference, payouts_reconciled
+
+    rows = list(
+        payouts_reconciled().filter(
+            stripe_created__gte=day_bounds_utc(start)[0],
+            stripe_created__lt=day_bounds_utc(end)[1],
+        )
+    )
+    for row in rows:
+        row.difference = payout_difference(row)
+    return rows
+
+
+def payout_detail(payout_id: str):
+    from payments.services.settlement import payout_difference, payouts_reconciled
+
+    payout = payouts_reconciled().filter(stripe_payout_id=payout_id).first()
+    if payout is not None:
+        payout.difference = payout_difference(payout)
+    return payout
+
+
+def payout_line_list(payout_id: str) -> list:
+    from payments.services.settlement import (
+        balance_transactions_enriched,
+        payout_lines,
+    )
+
+    return list(
+        balance_transactions_enriched(payout_lines(payout_id)).order_by(
+            "stripe_created", "stripe_id"
+        )
+    )
+
+
+def reconciliation_days(*, start: dt.date, end: dt.date) -> list[dict]:
+    from analyticsapp.reconciliation import days_reconciled, reasons_text
+
+    rows = days_reconciled(start, end)
+    for row in rows:
+        row["reasons_text"] = reasons_text(row)
+    return rows
+
+
+def order_money(number: str) -> dict | None:
+    """An order's lines, payments and their balance transactions (read-only)."""
+    from orders.models import Order
+    from payments.models import Payment
+    from payments.services.settlement import balance_transactions_enriched
+
+    order = Order.objects.filter(number=number).first()
+    if order is None:
+        return None
+    charges = list(
+        Payment.objects.filter(order=order)
+        .exclude(stripe_charge_id=None)
+        .values_list("stripe_charge_id", flat=True)
+    )
+    return {
+        "order": order,
+        "lines": list(order.lines.order_by("pk")),
+        "payments": list(Payment.objects.filter(order=order).order_by("paid_at")),
+        "balance_transactions": list(
+            balance_transactions_enriched()
+            .filter(charge_id__in=charges)
+            .order_by("stripe_created", "stripe_id")
+        ),
+    }

@@ -33,16 +33,32 @@ CARDS = [
     ("net_revenue_pennies", "Net revenue", "net_revenue", True),
     ("refunds_pennies", "Refunds", "refunds", True),
     ("dispute_losses_pennies", "Dispute losses", "dispute_losses", True),
+    ("stripe_fees_pennies", "Stripe fees", "stripe_fees", True),
+    ("dispute_fees_pennies", "Dispute fees", "dispute_fees", True),
+    (
+        "net_revenue_after_fees_pennies",
+        "Net revenue after fees",
+        "net_revenue_after_fees",
+        True,
+    ),
     ("paid_orders", "Paid orders", "paid_orders", False),
     ("aov_pennies", "Average order value", "aov", True),
     ("customers", "Customers", "customers", False),
     ("new_customers", "New customers", "new_customers", False),
     ("repeat_purchase_rate", "Repeat purchase rate", "repeat_purchase_rate", False),
     ("refund_rate", "Refund rate", "refund_rate", False),
+    ("effective_fee_rate", "Effective fee rate", "effective_fee_rate", False),
 ]
 
 
-LOWER_IS_BETTER = {"refunds_pennies", "dispute_losses_pennies", "refund_rate"}
+LOWER_IS_BETTER = {
+    "refunds_pennies",
+    "dispute_losses_pennies",
+    "refund_rate",
+    "stripe_fees_pennies",
+    "dispute_fees_pennies",
+    "effective_fee_rate",
+}
 
 
 def _window_cards(summaries: list[dict]) -> list[dict]:
@@ -184,6 +200,54 @@ def subscriptions(request):
             "kpis": selectors.mrr_summary(window),
             "subscribers": selectors.subscriber_list_current(),
         },
+    )
+
+
+def reconciliation(request):
+    """Payouts against their lines, and each business day's three columns."""
+    page = _dashboard_range(request)
+    params = page.params
+    payouts = selectors.payout_list(start=params["from"], end=params["to"])
+    days = selectors.reconciliation_days(start=params["from"], end=params["to"])
+    return render(
+        request,
+        "analyticsapp/reconciliation.html",
+        {
+            **page.context,
+            "payouts": payouts,
+            "days": days,
+            "payout_chart": charts.payouts_chart(payouts, page.currency),
+            "unreconciled": [p for p in payouts if p.difference not in (0, None)],
+            "unexplained": [d for d in days if d["status"] == "unexplained"],
+        },
+    )
+
+
+def reconciliation_payout(request, payout_id):
+    """One payout: the balance transactions it paid out, each with its order."""
+    payout = selectors.payout_detail(payout_id)
+    if payout is None:
+        raise Http404("No such payout.")
+    return render(
+        request,
+        "analyticsapp/reconciliation_payout.html",
+        {
+            "payout": payout,
+            "lines": selectors.payout_line_list(payout_id),
+            "currency": selectors.store_currency(),
+        },
+    )
+
+
+def reconciliation_order(request, number):
+    """An order behind a payout: its lines and its money at Stripe (read-only)."""
+    order = selectors.order_money(number)
+    if order is None:
+        raise Http404("No such order.")
+    return render(
+        request,
+        "analyticsapp/reconciliation_order.html",
+        {"currency": selectors.store_currency(), **order},
     )
 
 

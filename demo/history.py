@@ -32,9 +32,10 @@ from orders.services.cart import CartEntry
 from orders.services.checkout import ShippingAddress, new_checkout_token, order_place
 from orders.services.lifecycle import By, order_cancel, order_fulfil
 from payments.gateway import OfflineGateway
-from payments.models import Payment, Refund, StripeEvent
+from payments.models import Payment, Payout, Refund, StripeEvent
 from payments.services.checkout import checkout_start
 from payments.services.refunds import refund_issue
+from payments.services.settlement_sync import settlement_sync
 
 TOWNS = [
     ("Bristol", "BS1 4DJ"),
@@ -157,6 +158,35 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
         _follow_up(
             rng, gateway, ops, act, Order.objects.get(pk=order_pk), moment, report
         )
+    _payouts(
+        gateway, first=today - dt.timedelta(days=days), cutoff=cutoff, report=report
+    )
+
+
+# The payout made this many days before today fails at the bank (the demo shows
+# the failure, and the next payout paying the returned funds).
+FAILED_PAYOUT_DAYS_AGO = 10
+
+
+def _payouts(gateway, *, first: dt.date, cutoff: dt.datetime, report) -> None:
+    """Stripe's daily automatic payouts over the history, in time order, each at
+    00:00 UTC up to the history's end, with the settlement sync listing the lines
+    of each paid one. After every other act: a payout pays what became available
+    by its day (two days after each charge), which later acts cannot change."""
+    day = first + dt.timedelta(days=1)
+    failing = (cutoff - dt.timedelta(days=FAILED_PAYOUT_DAYS_AGO)).date()
+    while (moment := dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)) <= cutoff:
+        with travel_to(moment):
+            made = gateway.run_payouts()
+            settlement_sync(gateway=gateway)
+        report.add("payouts", sum(e["type"] == "payout.created" for e in made))
+        if day == failing:
+            payout = Payout.objects.filter(stripe_created=moment).first()
+            if payout is not None:
+                with travel_to(moment + dt.timedelta(hours=12)):
+                    gateway.fail_payout(payout_id=payout.stripe_payout_id)
+                report.add("failed payouts (paid again the next day)")
+        day += dt.timedelta(days=1)
 
 
 def _checkout(rng, moment, customers, variants, report):

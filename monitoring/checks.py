@@ -36,7 +36,21 @@ from core.money import format_money, store_currency
 from core.timeutils import day_bounds_utc
 from orders.models import Order
 from payments.handlers import HANDLERS
-from payments.models import Dispute, Payment, Refund, RefundRequest, StripeEvent
+from payments.models import (
+    BalanceTransaction,
+    Dispute,
+    Payment,
+    Payout,
+    Refund,
+    RefundRequest,
+    StripeEvent,
+)
+from payments.services.settlement import (
+    expected_fee_pennies,
+    payments_without_bt,
+    payout_difference,
+    payouts_reconciled,
+)
 
 Severity = ("critical", "high", "medium", "low")
 INTEGRITY, ATTENTION = "integrity", "attention"
@@ -453,6 +467,8 @@ def snapshot_ledger_mismatch():
             "gross_revenue_pennies": gross,
             "refunds_pennies": ledger.get("refunds_pennies", 0),
             "dispute_losses_pennies": ledger.get("dispute_losses_pennies", 0),
+            "stripe_fees_pennies": ledger.get("stripe_fees_pennies", 0),
+            "dispute_fees_pennies": ledger.get("dispute_fees_pennies", 0),
         }
         diffs = {
             k: [getattr(snap, k), v]
@@ -566,4 +582,154 @@ def subscriptions_paid_not_active():
                 str(s.pk),
             )
         )  # fmt: skip
+    return findings
+
+
+# -- money to the bank ---------------------------------------------------------------
+
+
+@check(
+    "payout_lines_mismatch",
+    "critical",
+    "A payout's amount differs from the net of the balance transactions Stripe lists "
+    "for it: the money that reached the bank is not what the ledger says.",
+)
+def payout_lines_mismatch():
+    listed = payouts_reconciled(Payout.objects.filter(lines_fetched_at__isnull=False))
+    findings = []
+    for payout in listed.order_by("stripe_created")[:1000]:
+        difference = payout_difference(payout)
+        if difference:
+            findings.append(
+                Finding(
+                    f"payout:{payout.stripe_payout_id}",
+                    f"Payout {payout.stripe_payout_id} of "
+                    f"{_money(payout.amount_pennies, payout.currency)} differs from "
+                    f"its {payout.lines} lines "
+                    f"({_money(payout.lines_net_pennies, payout.currency)}) by "
+                    f"{_money(difference, payout.currency)}.",
+                    {"payout": payout.stripe_payout_id,
+                     "amount": payout.amount_pennies,
+                     "lines_net": payout.lines_net_pennies,
+                     "difference": difference, "currency": payout.currency},
+                    "payments.payout",
+                    str(payout.pk),
+                )
+            )  # fmt: skip
+    return findings
+
+
+@check(
+    "payout_failed",
+    "critical",
+    "A payout failed or was canceled and its money has not been paid out again: the "
+    "bank did not receive it (resolved once a later payout pays the returned funds).",
+)
+def payout_failed():
+    repaid = BalanceTransaction.objects.filter(
+        type__in=("payout_failure", "payout_cancel"),
+        source_id=OuterRef("stripe_payout_id"),
+        payout_stripe_id__in=Payout.objects.filter(status=Payout.Status.PAID).values(
+            "stripe_payout_id"
+        ),
+    )
+    from django.db.models import Exists
+
+    failed = (
+        Payout.objects.filter(status__in=[Payout.Status.FAILED, Payout.Status.CANCELED])
+        .exclude(Exists(repaid))
+        .order_by("stripe_created")
+    )
+    return [
+        Finding(
+            f"payout:{p.stripe_payout_id}",
+            f"Payout {p.stripe_payout_id} of {_money(p.amount_pennies, p.currency)} "
+            f"{p.status}"
+            + (f" ({p.failure_code}: {p.failure_message})" if p.failure_code else "")
+            + "; its funds are not yet in a paid payout. Check the bank account in "
+            "the Stripe Dashboard.",
+            {"payout": p.stripe_payout_id, "status": p.status,
+             "failure_code": p.failure_code, "amount": p.amount_pennies,
+             "currency": p.currency},
+            "payments.payout",
+            str(p.pk),
+        )
+        for p in failed[:500]
+    ]  # fmt: skip
+
+
+@check(
+    "payment_without_balance_transaction",
+    "high",
+    "A payment of the last 30 days has had no Stripe balance transaction (fee, net, "
+    "payout) for longer than SETTLEMENT_GRACE_HOURS: the settlement sync cannot get "
+    "it from Stripe.",
+)
+def payment_without_balance_transaction():
+    now = timezone.now()
+    cutoff = now - dt.timedelta(hours=settings.SETTLEMENT_GRACE_HOURS)
+    waiting = payments_without_bt().filter(
+        paid_at__lt=cutoff, paid_at__gte=now - dt.timedelta(days=30)
+    )
+    waiting = waiting.order_by("paid_at")
+    return [
+        Finding(
+            f"payment:{p.stripe_charge_id}",
+            f"Payment {p.stripe_payment_intent or p.stripe_charge_id} of "
+            f"{_money(p.amount_pennies, p.currency)}, paid {p.paid_at:%d %b %H:%M}, "
+            "has no balance transaction yet.",
+            {"charge": p.stripe_charge_id, "amount": p.amount_pennies,
+             "currency": p.currency, "paid_at": p.paid_at.isoformat()},
+            "payments.payment",
+            str(p.pk),
+        )
+        for p in waiting[:500]
+    ]  # fmt: skip
+
+
+@check(
+    "fees_off_expected",
+    "medium",
+    "A day's Stripe fees on charges differ from the expected pricing "
+    "(STRIPE_EXPECTED_FEE_BPS + STRIPE_EXPECTED_FEE_FIXED_PENNIES per charge) by more "
+    "than STRIPE_FEE_TOLERANCE_BPS of the day's charges: a pricing change nobody "
+    "noticed (last 30 days).",
+    kind=ATTENTION,
+)
+def fees_off_expected():
+    from collections import defaultdict
+
+    from core.timeutils import reporting_tz
+
+    end = day_bounds_utc(default_as_of())[1]
+    start = end - dt.timedelta(days=30)
+    tz = reporting_tz()
+    days = defaultdict(lambda: [0, 0, 0])  # gross, fees, expected
+    charges = BalanceTransaction.objects.filter(
+        type__in=("charge", "payment"),
+        stripe_created__gte=start,
+        stripe_created__lt=end,
+    ).values_list("stripe_created", "amount_pennies", "fee_pennies")
+    for created, amount, fee in charges.iterator():
+        day = days[created.astimezone(tz).date()]
+        day[0] += amount
+        day[1] += fee
+        day[2] += expected_fee_pennies(amount)
+    findings = []
+    for day, (gross, fees, expected) in sorted(days.items()):
+        if gross <= 0:
+            continue
+        drift_bps = (fees - expected) * 10000 // gross
+        if abs(drift_bps) > settings.STRIPE_FEE_TOLERANCE_BPS:
+            findings.append(
+                Finding(
+                    f"fees:{day}",
+                    f"Stripe fees on {day} were {_money(fees, store_currency())} on "
+                    f"{_money(gross, store_currency())} of charges; the expected "
+                    f"pricing gives {_money(expected, store_currency())} "
+                    f"({drift_bps / 100:+.2f} percentage points).",
+                    {"day": str(day), "gross": gross, "fees": fees,
+                     "expected": expected, "drift_bps": drift_bps},
+                )
+            )  # fmt: skip
     return findings

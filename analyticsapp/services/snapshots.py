@@ -33,7 +33,8 @@ from analyticsapp.services.mrr import mrr_build
 from audit.services import audit_record
 from core.timeutils import day_bounds_utc, reporting_tz
 from orders.models import OrderLine
-from payments.models import Dispute, Payment, Refund
+from payments.models import BalanceTransaction, Dispute, Payment, Refund
+from payments.services.settlement import fee_totals_by_day
 from subscriptions.models import SubscriptionChange
 from wishlist.models import WishlistItem
 
@@ -45,6 +46,9 @@ METRICS = [
     "refunds_pennies",
     "dispute_losses_pennies",
     "net_revenue_pennies",
+    "stripe_fees_pennies",
+    "dispute_fees_pennies",
+    "net_revenue_after_fees_pennies",
     "paid_orders",
     "units_sold",
     "customers",
@@ -115,6 +119,14 @@ def daily_money(start, end):
         money[day]["dispute_losses_pennies"] = withdrawn.get(day, 0) - reinstated.get(
             day, 0
         )
+    fees = _store(
+        BalanceTransaction.objects.filter(
+            stripe_created__gte=start, stripe_created__lt=end
+        )
+    )
+    for day, totals in fee_totals_by_day(fees, _day("stripe_created")).items():
+        money[day]["stripe_fees_pennies"] = totals["stripe_fees"]
+        money[day]["dispute_fees_pennies"] = totals["dispute_fees"]
     return money
 
 
@@ -332,6 +344,9 @@ def snapshots_build(
         row.net_revenue_pennies = (
             row.gross_revenue_pennies - row.refunds_pennies - row.dispute_losses_pennies
         )
+        row.net_revenue_after_fees_pennies = (
+            row.net_revenue_pennies - row.stripe_fees_pennies - row.dispute_fees_pennies
+        )
         row.returning_customers = row.customers - row.new_customers
         rows.append(row)
     DailySnapshot.objects.bulk_create(rows)
@@ -378,6 +393,7 @@ def history_bounds() -> tuple[dt.date, dt.date] | None:
     moments = [
         Payment.objects.aggregate(m=Min("paid_at"))["m"],
         Refund.objects.aggregate(m=Min("stripe_created"))["m"],
+        BalanceTransaction.objects.aggregate(m=Min("stripe_created"))["m"],
         WishlistItem.objects.aggregate(m=Min("added_at"))["m"],
         SubscriptionChange.objects.aggregate(m=Min("at"))["m"],
     ]

@@ -178,7 +178,7 @@ def _cell(value) -> str:
 
 
 def test_the_contract_lists_each_new_export_with_its_range_and_the_bi_pack():
-    assert CONTRACT["contract_version"] == "1.1"  # unreleased: joins 1.1
+    assert CONTRACT["contract_version"] == "1.2"  # with definitions 1.2 (fees)
     for name in NEW_EXPORTS:
         spec = CONTRACT["exports"][name]
         assert spec["columns"] == EXPORTS[name].columns, name

@@ -22,7 +22,14 @@ pytestmark = pytest.mark.django_db
 CONTRACT = json.loads(
     (Path(settings.BASE_DIR) / "docs" / "contracts" / "kpi_contract.json").read_text()
 )
-DASHBOARDS = ["dashboard", "customers", "products", "ops", "subscriptions"]
+DASHBOARDS = [
+    "dashboard",
+    "customers",
+    "products",
+    "ops",
+    "subscriptions",
+    "reconciliation",
+]
 # What shows numbers on a dashboard: (tag, class or None for any).
 NUMBER_HOLDERS = [
     ("div", "stat"),

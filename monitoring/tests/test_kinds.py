@@ -41,10 +41,15 @@ def disputed(client, paid):
 
 
 def test_the_split_is_disputes_and_stale_orders_for_ops_the_rest_integrity():
-    assert checks_of_kind(ATTENTION) == ["stale_pending_orders", "open_disputes"]
+    assert checks_of_kind(ATTENTION) == [
+        "stale_pending_orders",
+        "open_disputes",
+        "fees_off_expected",
+    ]
     assert set(checks_of_kind(INTEGRITY)) == set(REGISTRY) - {
         "stale_pending_orders",
         "open_disputes",
+        "fees_off_expected",
     }
 
 

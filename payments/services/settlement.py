@@ -333,22 +333,65 @@ def payouts_to_list():
 # -- fees ---------------------------------------------------------------------------
 
 
+# The one fee rule (snapshots, reconciliation, exports): the fee of a dispute debit
+# is a dispute fee, every other fee a processing fee.
+FEE_SUMS = {
+    "stripe_fees": lambda: Coalesce(
+        Sum("fee_pennies", filter=~Q(reporting_category="dispute")), 0
+    ),
+    "dispute_fees": lambda: Coalesce(
+        Sum("fee_pennies", filter=Q(reporting_category="dispute")), 0
+    ),
+}
+
+
 def fee_totals(queryset) -> dict[str, int]:
     """Stripe's processing fees and dispute fees of these balance transactions, in
-    the settlement currency: the fee of a dispute debit is a dispute fee, every
-    other fee a processing fee (the one rule, used by snapshots and reconciliation)."""
-    totals = queryset.aggregate(
-        stripe_fees=Coalesce(
-            Sum("fee_pennies", filter=~Q(reporting_category="dispute")), 0
-        ),
-        dispute_fees=Coalesce(
-            Sum("fee_pennies", filter=Q(reporting_category="dispute")), 0
-        ),
-    )
+    the settlement currency."""
+    totals = queryset.aggregate(**{k: f() for k, f in FEE_SUMS.items()})
     return {k: int(v) for k, v in totals.items()}
+
+
+def fee_totals_by_day(queryset, day) -> dict:
+    """`fee_totals` per value of the `day` expression."""
+    rows = (
+        queryset.annotate(day=day)
+        .values("day")
+        .annotate(**{k: f() for k, f in FEE_SUMS.items()})
+        .order_by()
+    )
+    return {r["day"]: {k: int(r[k]) for k in FEE_SUMS} for r in rows}
 
 
 def expected_fee_pennies(amount_pennies: int) -> int:
     """The configured pricing's fee for a charge (rounded half up)."""
     variable = amount_pennies * settings.STRIPE_EXPECTED_FEE_BPS
     return (variable + 5000) // 10000 + settings.STRIPE_EXPECTED_FEE_FIXED_PENNIES
+
+
+def balance_transactions_enriched(queryset=None):
+    """Balance transactions with what they belong to, by Stripe id: the payment's
+    PaymentIntent and order number (through the charge), the refund or dispute id
+    (their source), and `stripe_fee_pennies` / `dispute_fee_pennies` by the fee rule."""
+    from django.db.models import Case, CharField, Value, When
+
+    queryset = BalanceTransaction.objects.all() if queryset is None else queryset
+    payment = Payment.objects.filter(stripe_charge_id=OuterRef("charge_id"))
+    return queryset.annotate(
+        payment_intent=Subquery(payment.values("stripe_payment_intent")[:1]),
+        order_number=Subquery(payment.values("order__number")[:1]),
+        refund_id=Case(
+            When(
+                reporting_category__in=REFUND_CATEGORIES,
+                source_id__startswith="re_",
+                then="source_id",
+            ),
+            default=Value(""),
+            output_field=CharField(),
+        ),
+        dispute_id=Case(
+            When(reporting_category__in=DISPUTE_CATEGORIES, then="source_id"),
+            default=Value(""),
+            output_field=CharField(),
+        ),
+    )
