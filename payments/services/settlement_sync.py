@@ -6,8 +6,10 @@ webhook path never reaches the gateway. What Stripe has not made yet stays missi
 and the next run (every 5 minutes, payments.settlement_sync) asks again.
 """
 
+import logging
 from collections.abc import Callable
 
+import stripe
 from django.db import transaction
 
 from payments.gateway import OfflineGateway, get_gateway
@@ -20,6 +22,18 @@ from payments.services.settlement import (
     refunds_without_bt,
 )
 from payments.stripe_fields import text
+
+logger = logging.getLogger(__name__)
+
+
+def _refused(what: str, exc: Exception, counts: dict) -> None:
+    counts["errors"] += 1
+    logger.warning(
+        "settlement sync: Stripe refused %s (%s: %s); asked again next run",
+        what,
+        type(exc).__name__,
+        str(exc)[:200],
+    )
 
 
 def _record_all(found: list[tuple[dict, str]]) -> int:
@@ -42,7 +56,13 @@ def settlement_sync(
     transaction or under a lock (the gateway refuses). Returns counts per kind:
     asked, recorded and still missing (Stripe has not made it yet)."""
     gateway = gateway or get_gateway()
-    counts = {"payouts_listed": 0, "lines": 0, "recorded": 0, "still_missing": 0}
+    counts = {
+        "payouts_listed": 0,
+        "lines": 0,
+        "recorded": 0,
+        "still_missing": 0,
+        "errors": 0,
+    }
     work: list[tuple[str, Callable[[], list[tuple[dict, str]] | None]]] = []
     for charge in payments_without_bt().values_list("stripe_charge_id", flat=True)[
         :limit
@@ -79,8 +99,13 @@ def settlement_sync(
     payouts = list(payouts_to_list().values_list("stripe_payout_id", flat=True)[:limit])
     total = len(work) + len(payouts)
     done = 0
-    for _kind, fetch in work:
-        found = fetch()
+    for kind, fetch in work:
+        try:
+            found = fetch()
+        except stripe.StripeError as exc:  # one answer lost: asked again next run
+            _refused(kind, exc, counts)
+            found = None
+            counts["still_missing"] -= 1
         if found:
             counts["recorded"] += _record_all(found)
         else:
@@ -89,10 +114,14 @@ def settlement_sync(
         if progress:
             progress("balance transactions", done, total)
     for payout_id in payouts:
-        lines = gateway.payout_balance_transactions(payout=payout_id)
+        done += 1
+        try:
+            lines = gateway.payout_balance_transactions(payout=payout_id)
+        except stripe.StripeError as exc:
+            _refused(f"payout {payout_id}", exc, counts)
+            continue
         counts["lines"] += payout_lines_apply(payout_id=payout_id, lines=lines)
         counts["payouts_listed"] += 1
-        done += 1
         if progress:
             progress("payouts", done, total)
     return counts
