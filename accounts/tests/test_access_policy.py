@@ -148,6 +148,16 @@ def _url_kwargs(user):
         stripe_seen_at=order.created_at,
         stripe_seen_event=f"evt_walk{order.pk}",
     )
+    from payments.models import Payout
+
+    payout = Payout.objects.create(
+        stripe_payout_id=f"po_walk{order.pk}",
+        amount_pennies=1000,
+        currency="GBP",
+        status="paid",
+        status_at=order.created_at,
+        stripe_created=order.created_at,
+    )
     by_order = {"number": order.number}
     by_product = {"product_id": variant.product_id}
     return {
@@ -170,6 +180,8 @@ def _url_kwargs(user):
         "payments_ops:refund": by_order,
         "payments_ops:exception_resolve": {"pk": case.pk},
         "analyticsapp:export_download": {"name": "orders"},
+        "analyticsapp:reconciliation_payout": {"payout_id": payout.stripe_payout_id},
+        "analyticsapp:reconciliation_order": by_order,
         "monitoring:issue_detail": {"pk": issue.pk},
         "monitoring:issue_status": {"pk": issue.pk, "status": "acknowledged"},
     }

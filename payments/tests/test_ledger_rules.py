@@ -121,3 +121,67 @@ def test_a_refund_in_a_status_we_do_not_know_counts_as_pending(client, paid):
         0,
         None,
     )
+
+
+# --- exception_close: the ops case Stripe closes (payments/services/ledger/cases.py)
+
+
+def _case(**fields):
+    return PaymentException.objects.create(
+        kind=PaymentException.Kind.DISPUTE, stripe_ref="dp_case", message="m", **fields
+    )
+
+
+def test_closing_an_open_case_dates_it_truncates_the_note_and_audits_it():
+    from payments.services.ledger.cases import exception_close
+
+    case = _case()
+    note = "n" * 300
+    assert exception_close(case=case, at=_at(BASE + 10), note=note) is True
+    case.refresh_from_db()
+    assert case.resolved_at == _at(BASE + 10)
+    assert case.resolution_note == note[:255]
+    row = AuditLog.objects.get(event_type="payment_exception.closed")
+    assert (row.target_type, row.target_id) == (
+        "payments.paymentexception",
+        str(case.pk),
+    )
+    assert row.metadata == {"kind": case.kind, "stripe_ref": "dp_case", "note": note}
+
+
+def test_a_case_stripe_closed_keeps_the_earliest_time_and_the_newest_note():
+    from payments.services.ledger.cases import exception_close
+
+    case = _case()
+    exception_close(case=case, at=_at(BASE + 10), note="first")
+    assert exception_close(case=case, at=_at(BASE + 20), note="first") is False
+    case.refresh_from_db()
+    assert (case.resolved_at, case.resolution_note) == (_at(BASE + 10), "first")
+    assert exception_close(case=case, at=_at(BASE + 20), note="x" * 300) is False
+    case.refresh_from_db()
+    assert (case.resolved_at, case.resolution_note) == (_at(BASE + 10), "x" * 255)
+    assert exception_close(case=case, at=_at(BASE + 5), note="x" * 300) is False
+    case.refresh_from_db()
+    assert case.resolved_at == _at(BASE + 5)
+    assert AuditLog.objects.filter(event_type="payment_exception.closed").count() == 1
+
+
+def test_a_case_a_person_resolved_stays_as_they_left_it(ops_user):
+    from payments.services.ledger.cases import exception_close
+
+    case = _case(resolved_at=_at(BASE + 10), resolved_by=ops_user, resolution_note="me")
+    assert exception_close(case=case, at=_at(BASE + 5), note="stripe") is False
+    case.refresh_from_db()
+    assert (case.resolved_at, case.resolution_note) == (_at(BASE + 10), "me")
+
+
+def test_closing_again_with_the_same_time_and_note_writes_nothing():
+    from payments.services.ledger.cases import exception_close
+
+    case = _case()
+    exception_close(case=case, at=_at(BASE + 10), note="y" * 300)
+    case.refresh_from_db()
+    written = case.updated_at
+    assert exception_close(case=case, at=_at(BASE + 10), note="y" * 300) is False
+    case.refresh_from_db()
+    assert case.updated_at == written
