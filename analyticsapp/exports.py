@@ -161,6 +161,8 @@ def _sql_cell(column: str, field) -> str:
         cell = f"to_char({column}, 'YYYY-MM-DD')"  # whatever the server's DateStyle
     elif isinstance(field, models.IntegerField | models.AutoField):
         cell = f"{column}::text"
+    elif isinstance(field, models.DecimalField):
+        cell = f"{column}::text"  # numeric keeps its scale, as Python's Decimal does
     elif isinstance(field, models.CharField | models.TextField):
         cell = (
             f"CASE WHEN {column} ~ {_DANGEROUS_SQL} AND {column} !~ '{NUMBER}' "

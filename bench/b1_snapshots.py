@@ -24,7 +24,8 @@ TABLES = {
         "day, order_revenue_pennies, subscription_revenue_pennies, "
         "other_revenue_pennies, gross_revenue_pennies, refunds_pennies, "
         "dispute_losses_pennies, net_revenue_pennies, paid_orders, units_sold, "
-        "customers, new_customers, returning_customers"
+        "customers, new_customers, returning_customers, stripe_fees_pennies, "
+        "dispute_fees_pennies, net_revenue_after_fees_pennies"
     ),
     "analyticsapp_customerdailysnapshot": (
         "day, customer_id, paid_orders, revenue_pennies, lifetime_paid_orders, "
@@ -65,6 +66,14 @@ reinstated AS (
   FROM payments_dispute
   WHERE currency = %(cur)s
     AND funds_reinstated_at >= %(start)s AND funds_reinstated_at < %(end)s
+  GROUP BY 1),
+fees AS (
+  SELECT (stripe_created AT TIME ZONE %(tz)s)::date AS day,
+    SUM(fee_pennies) FILTER (WHERE reporting_category <> 'dispute') AS stripe,
+    SUM(fee_pennies) FILTER (WHERE reporting_category = 'dispute') AS dispute
+  FROM payments_balancetransaction
+  WHERE currency = %(cur)s
+    AND stripe_created >= %(start)s AND stripe_created < %(end)s
   GROUP BY 1),
 paid AS (
   SELECT customer_id, paid_at, amount_pennies FROM payments_payment
@@ -129,7 +138,8 @@ INSERT INTO analyticsapp_dailysnapshot
   (day, order_revenue_pennies, subscription_revenue_pennies, other_revenue_pennies,
    gross_revenue_pennies, refunds_pennies, dispute_losses_pennies,
    net_revenue_pennies, paid_orders, units_sold, customers, new_customers,
-   returning_customers, built_at)
+   returning_customers, stripe_fees_pennies, dispute_fees_pennies,
+   net_revenue_after_fees_pennies, built_at)
 SELECT d.day, COALESCE(m.order_rev, 0), COALESCE(m.sub_rev, 0),
   COALESCE(m.other_rev, 0),
   COALESCE(m.order_rev, 0) + COALESCE(m.sub_rev, 0) + COALESCE(m.other_rev, 0),
@@ -137,7 +147,12 @@ SELECT d.day, COALESCE(m.order_rev, 0), COALESCE(m.sub_rev, 0),
   COALESCE(m.order_rev, 0) + COALESCE(m.sub_rev, 0) + COALESCE(m.other_rev, 0)
     - COALESCE(r.r, 0) - (COALESCE(w.w, 0) - COALESCE(ri.r, 0)),
   COALESCE(c.orders, 0), COALESCE(pd.units, 0), COALESCE(c.customers, 0),
-  COALESCE(c.new, 0), COALESCE(c.customers, 0) - COALESCE(c.new, 0), now()
+  COALESCE(c.new, 0), COALESCE(c.customers, 0) - COALESCE(c.new, 0),
+  COALESCE(f.stripe, 0), COALESCE(f.dispute, 0),
+  COALESCE(m.order_rev, 0) + COALESCE(m.sub_rev, 0) + COALESCE(m.other_rev, 0)
+    - COALESCE(r.r, 0) - (COALESCE(w.w, 0) - COALESCE(ri.r, 0))
+    - COALESCE(f.stripe, 0) - COALESCE(f.dispute, 0),
+  now()
 FROM days d
 LEFT JOIN money m ON m.day = d.day
 LEFT JOIN refunds r ON r.day = d.day
@@ -145,6 +160,7 @@ LEFT JOIN withdrawn w ON w.day = d.day
 LEFT JOIN reinstated ri ON ri.day = d.day
 LEFT JOIN customer_days c ON c.day = d.day
 LEFT JOIN product_days pd ON pd.day = d.day
+LEFT JOIN fees f ON f.day = d.day
 """
 
 

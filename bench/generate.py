@@ -162,6 +162,12 @@ TABLES = {
                         "amount_pennies", "currency", "status", "status_at", "reason",
                         "stripe_created", "idempotency_key", "requested_by_id",
                         "restock", "restocked_at"],
+    "payments_balancetransaction": ["id", "created_at", "updated_at", "stripe_id",
+                                    "type", "reporting_category", "amount_pennies",
+                                    "fee_pennies", "net_pennies", "currency",
+                                    "exchange_rate", "fee_details", "status",
+                                    "available_on", "stripe_created", "source_id",
+                                    "charge_id", "payout_stripe_id"],
     "wishlist_wishlistitem": ["id", "customer_id", "product_id", "added_at",
                               "removed_at", "removal"],
 }  # fmt: skip
@@ -261,6 +267,7 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
     from catalog.services.stock import stock_receive
     from core.timeutils import reporting_tz, today
     from demo.history import travel_to
+    from payments.gateway.offline import offline_available_on, offline_fee
 
     assert connection.vendor == "postgresql", "the generator writes with COPY"
     started = time.monotonic()
@@ -318,7 +325,7 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
 
     sold, restocked = Counter(), Counter()
     now = int(time.time())
-    ts = _Stamps(first_day - dt.timedelta(days=60), last_day + dt.timedelta(days=2))
+    ts = _Stamps(first_day - dt.timedelta(days=60), last_day + dt.timedelta(days=4))
     order_id = 0
     buf = {t: [] for t in TABLES}
     open_wishes = set()
@@ -329,6 +336,25 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
     rows_move, rows_payment = buf["catalog_stockmovement"], buf["payments_payment"]
     rows_refund, rows_order = buf["payments_refund"], buf["orders_order"]
     rows_wish = buf["wishlist_wishlistitem"]
+    rows_bt = buf["payments_balancetransaction"]
+
+    def balance_transaction(kind, source, charge, amount, fee, at):
+        """Stripe's balance transaction, as the offline gateway makes it: available
+        at 00:00 UTC two days on; the fee at the UK card pricing."""
+        available = offline_available_on(at)
+        details = (
+            f'[{{"type": "stripe_fee", "amount": {fee}, "currency": '
+            f'"{currency.lower()}", "description": "Stripe processing fees"}}]'
+            if fee
+            else "[]"
+        )
+        rows_bt.append(
+            f"{next_id('bt')}\t{ts(at)}\t{ts(at)}\ttxn_bench_{source}\t{kind}\t{kind}\t"
+            f"{amount}\t{fee}\t{amount - fee}\t{currency}\t\\N\t{details}\t"
+            f"{'available' if available <= now else 'pending'}\t{ts(available)}\t"
+            f"{ts(at)}\t{source}\t{charge}\t\n"
+        )
+
     start_epoch = int(history_start.timestamp())
 
     def flush():
@@ -427,6 +453,9 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
                     f"{payment_id}\t{t_paid}\t{t_paid}\t{pi}\t{ch}\t\\N\t\t\t"
                     f"{order_id}\t{uid}\torder\t{total}\t{currency}\t{t_paid}\tt\t\n"
                 )
+                balance_transaction(
+                    "charge", ch, ch, total, offline_fee(total, "GB"), paid_at
+                )
                 if rand() < REFUND_RATE:
                     at = paid_at + 3600 * (2 + int(rand() * 478))
                     if at < now - 3600:
@@ -454,6 +483,9 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
                             f"{refunded}\t{currency}\tsucceeded\t{t_at}\t"
                             f"requested_by_customer\t{t_at}\t\\N\t{ops.pk}\t"
                             f"{restock_json}\t{t_at if restock else chr(92) + 'N'}\n"
+                        )
+                        balance_transaction(
+                            "refund", f"re_bench{order_id:010d}", ch, -refunded, 0, at
                         )
             updated = refunded_at or fulfilled_at or canceled_at or paid_at or created
             rows_order.append(

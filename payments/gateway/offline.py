@@ -141,7 +141,7 @@ def offline_fee(amount: int, country: str) -> int:
     return _half_up(Decimal(amount) * bps / 10000) + fixed
 
 
-def _available_on(created: int) -> int:
+def offline_available_on(created: int) -> int:
     return (created // DAY + OFFLINE_AVAILABLE_DAYS) * DAY
 
 
@@ -180,7 +180,7 @@ def _bt(
         "status": "pending",
         "available_on": available_on
         if available_on is not None
-        else _available_on(created),
+        else offline_available_on(created),
         "created": created,
         "source": source,
         "type": kind,
