@@ -16,16 +16,17 @@ from django.db.models import Exists, OuterRef, Sum
 from django.db.models.functions import TruncDate
 
 from analyticsapp.models import DailySnapshot
+from analyticsapp.services.snapshots import daily_money, gross_of
 from core.money import format_money
 from core.timeutils import day_bounds_utc, reporting_tz
 from payments.models import BalanceTransaction, Payment, Payout, Refund
 from payments.services.settlement import (
+    CHARGE_TYPES,
     FEE_SUMS,
     REFUND_CATEGORIES,
     payments_without_bt,
 )
 
-CHARGE_TYPES = ("charge", "payment")
 DAY_COLUMNS = [
     "day", "stripe_gross_pennies", "ledger_gross_pennies", "snapshot_gross_pennies",
     "stripe_refunds_pennies", "ledger_refunds_pennies", "snapshot_refunds_pennies",
@@ -62,22 +63,17 @@ def days_reconciled(date_from: dt.date, date_to: dt.date) -> list[dict]:
         stripe_created__gte=start, stripe_created__lt=end, currency=store
     )
     charges = bts.filter(type__in=CHARGE_TYPES)
-    payments = Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
-    store_payments = payments.filter(currency=store)
     stripe_gross = _sum_by_day(charges, "stripe_created")
-    ledger_gross = _sum_by_day(store_payments, "paid_at")
     stripe_refunds = _sum_by_day(
         bts.filter(reporting_category__in=REFUND_CATEGORIES), "stripe_created", sign=-1
     )
-    ledger_refunds = _sum_by_day(
-        Refund.objects.filter(
-            status=Refund.Status.SUCCEEDED,
-            currency=store,
-            stripe_created__gte=start,
-            stripe_created__lt=end,
-        ),
-        "stripe_created",
-    )
+    # The ledger by the snapshots' own rule (money in another currency at its
+    # settled amount), so the two columns can only differ by a stale snapshot.
+    ledger = daily_money(start, end)
+    ledger_gross = {day: gross_of(money) for day, money in ledger.items()}
+    ledger_refunds = {
+        day: money.get("refunds_pennies", 0) for day, money in ledger.items()
+    }
     fees = defaultdict(int)
     for row in (
         bts.annotate(d=_day("stripe_created"))
@@ -214,19 +210,25 @@ def _reasons(start, end, store) -> dict:
                 "(its event not processed yet, or a charge outside the shop)",
             )
         )
-    foreign = charges.filter(Exists(known.exclude(currency=store)))
-    for day, total in _sum_by_day(foreign, "stripe_created").items():
+    unsettled = payments_without_bt().filter(paid_at__gte=start, paid_at__lt=end)
+    for day, currency, total in (
+        unsettled.exclude(currency=store)
+        .annotate(d=_day("paid_at"))
+        .values_list("d", "currency")
+        .annotate(t=Sum("amount_pennies"))
+        .order_by("d", "currency")
+    ):
         reasons[day].append(
             (
                 "gross",
-                total,
-                f"{_money(total)} from payments in another currency, settled in "
-                f"{store} (not in revenue: definitions 1.2)",
+                0,
+                f"{format_money(total, currency)} of payments in another currency "
+                f"await Stripe's settlement in {store}: in revenue once settled",
             )
         )
     # A payment and its charge on different business days (a charge at 23:59:59).
     tz = reporting_tz()
-    pairs = charges.filter(Exists(known.filter(currency=store))).values_list(
+    pairs = charges.filter(Exists(known)).values_list(
         "charge_id", "stripe_created", "amount_pennies"
     )
     paid = dict(

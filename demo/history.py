@@ -105,6 +105,7 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
     tz = reporting_tz()
     today, cutoff = seed_cutoff()
     acts: list[tuple[dt.datetime, str, int]] = []
+    links = random.Random(f"{seed}:links")  # noqa: S311 - its own, not to shift the rest
     started, placed = time.monotonic(), 0
     for index in range(days):
         offset = days - index
@@ -144,6 +145,10 @@ def seed_history(*, seed: int, days: int, report, out=print) -> None:
                 acts += _bank_follow_ups(rng, order, moment, cutoff)
             else:
                 acts += _follow_ups(rng, order, moment, cutoff)
+        if offset % 9 == 5:  # a Payment Link paid in euros, from outside the shop
+            moment = dt.datetime.combine(day, dt.time(13, 0), tzinfo=tz)
+            if moment < cutoff:
+                _a_payment_link(links, gateway, moment, customers, report)
         if (index + 1) % 15 == 0 or index + 1 == days:
             elapsed = time.monotonic() - started
             rate = placed / elapsed if elapsed else 0.0
@@ -187,6 +192,18 @@ def _payouts(gateway, *, first: dt.date, cutoff: dt.datetime, report) -> None:
                     gateway.fail_payout(payout_id=payout.stripe_payout_id)
                 report.add("failed payouts (paid again the next day)")
         day += dt.timedelta(days=1)
+
+
+def _a_payment_link(rng, gateway, moment, customers, report):
+    """A workshop voucher sold by a Payment Link in EUR: revenue at what Stripe
+    settles it for in pounds (definitions 1.2)."""
+    with travel_to(moment):
+        gateway.pay_by_link(
+            amount_pennies=rng.choice([3500, 4500, 6000]),
+            currency="eur",
+            email=rng.choice(customers).email,
+        )
+    report.add("payment links paid in EUR")
 
 
 def _checkout(rng, moment, customers, variants, report):

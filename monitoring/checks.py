@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from analyticsapp.kpis import default_as_of
 from analyticsapp.models import DailySnapshot
-from analyticsapp.services.snapshots import daily_money
+from analyticsapp.services.snapshots import daily_money, gross_of
 from catalog.models import StockMovement, StockReservation, Variant
 from catalog.selectors import variants_with_availability
 from core.money import format_money, store_currency
@@ -455,14 +455,7 @@ def snapshot_ledger_mismatch():
     findings = []
     for day, snap in sorted(snapshots.items()):
         ledger = money.get(day, {})
-        gross = sum(
-            ledger.get(k, 0)
-            for k in (
-                "order_revenue_pennies",
-                "subscription_revenue_pennies",
-                "other_revenue_pennies",
-            )
-        )
+        gross = gross_of(ledger)
         expected = {
             "gross_revenue_pennies": gross,
             "refunds_pennies": ledger.get("refunds_pennies", 0),

@@ -1,4 +1,5 @@
-"""A merchant's Stripe history imported, then the snapshots of the days it touched.
+"""A merchant's Stripe history imported, then its balance transactions asked of
+Stripe, then the snapshots of the days it touched.
 
 Importing is payments' (`payments.services.importing.events_import`); the
 snapshots are analytics', so the rebuild that follows an import lives here and
@@ -20,6 +21,7 @@ from payments.services.importing import (
     ProgressMeter,
     events_import,
 )
+from payments.services.settlement_sync import settlement_sync
 
 SNAPSHOT_CHUNK_DAYS = 31
 
@@ -31,6 +33,7 @@ class HistoryImport:
     summary: ImportSummary
     rebuilt_from: dt.date | None = None
     rebuilt_to: dt.date | None = None
+    settled: dict | None = None  # settlement_sync's counts, summed over its rounds
 
     @property
     def rebuilt_days(self) -> int:
@@ -45,14 +48,17 @@ def stripe_history_import(
     actor_label: str,
     file_name: str = "",
     rebuild: bool = True,
+    settle: bool = True,
     progress: Callable[[ImportProgress], None] | None = None,
     progress_every: int = PROGRESS_EVERY,
 ) -> HistoryImport:
-    """Import a JSONL file of Stripe events, then rebuild the snapshots it touched.
+    """Import a JSONL file of Stripe events, ask Stripe for the balance transactions
+    they name, then rebuild the snapshots it touched.
 
-    Writes what `events_import` writes (inbox, ledger, its audit row) and then,
-    unless `rebuild` is false and if anything new was stored, what
-    `snapshots_rebuild_touched` writes.
+    Writes what `events_import` writes (inbox, ledger, its audit row); then, unless
+    `settle` is false, what `settlement_sync` writes (outside any transaction: it
+    calls Stripe); then, unless `rebuild` is false and if anything new was stored,
+    what `snapshots_rebuild_touched` writes, so the fees are in the snapshots.
     """
     summary = events_import(
         lines=lines,
@@ -61,8 +67,9 @@ def stripe_history_import(
         progress=progress,
         progress_every=progress_every,
     )
+    settled = settlement_until_done(progress=progress) if settle else None
     if not rebuild or summary.touched_from is None:
-        return HistoryImport(summary=summary)
+        return HistoryImport(summary=summary, settled=settled)
     rebuilt_from, rebuilt_to = snapshots_rebuild_touched(
         date_from=summary.touched_from,
         date_to=summary.touched_to,
@@ -70,8 +77,43 @@ def stripe_history_import(
         progress=progress,
     )
     return HistoryImport(
-        summary=summary, rebuilt_from=rebuilt_from, rebuilt_to=rebuilt_to
+        summary=summary,
+        rebuilt_from=rebuilt_from,
+        rebuilt_to=rebuilt_to,
+        settled=settled,
     )
+
+
+def settlement_until_done(
+    *, progress: Callable[[ImportProgress], None] | None = None
+) -> dict[str, int]:
+    """`settlement_sync` in rounds (each asks for at most its limit of each kind)
+    until a round records nothing: every balance transaction and payout line Stripe
+    has for the history, with progress per round. Returns the counts summed, but
+    `still_missing`, which is the last round's."""
+    totals = {"payouts_listed": 0, "lines": 0, "recorded": 0, "errors": 0}
+    rounds = 0
+    while True:
+        rounds += 1
+        meter = None
+
+        def report(stage, done, total, *, _round=rounds):
+            nonlocal meter
+            if meter is None:
+                meter = ProgressMeter(
+                    progress,
+                    stage=f"balance transactions (round {_round})",
+                    unit="asks",
+                    total=total,
+                    every=PROGRESS_EVERY // 10,
+                )
+            meter.advance()
+
+        counts = settlement_sync(progress=report if progress else None)
+        for key in totals:
+            totals[key] += counts[key]
+        if counts["recorded"] == 0 and counts["lines"] == 0:
+            return {**totals, "still_missing": counts["still_missing"]}
 
 
 def snapshots_rebuild_touched(

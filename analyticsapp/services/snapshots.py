@@ -34,7 +34,12 @@ from audit.services import audit_record
 from core.timeutils import day_bounds_utc, reporting_tz
 from orders.models import OrderLine
 from payments.models import BalanceTransaction, Dispute, Payment, Refund
-from payments.services.settlement import fee_totals_by_day
+from payments.services.settlement import (
+    disputes_in_store_currency,
+    fee_totals_by_day,
+    payments_in_store_currency,
+    refunds_in_store_currency,
+)
 from subscriptions.models import SubscriptionChange
 from wishlist.models import WishlistItem
 
@@ -84,40 +89,49 @@ def _days(date_from, date_to):
     ]
 
 
+def gross_of(money: dict) -> int:
+    """A `daily_money` day's gross revenue: every source's."""
+    return sum(money.get(field, 0) for field in SOURCE_FIELD.values())
+
+
 def daily_money(start, end):
-    """Revenue by source, refunds and dispute losses per business day."""
+    """Revenue by source, refunds and dispute losses per business day, in the store
+    currency: money in another currency at its settled amount once Stripe has
+    settled it (`payments.services.settlement`, definitions 1.2)."""
     money = defaultdict(lambda: defaultdict(int))
-    payments = _store(Payment.objects.filter(paid_at__gte=start, paid_at__lt=end))
+    payments = payments_in_store_currency(
+        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
+    )
     for row in (
         payments.annotate(day=_day("paid_at"))
         .values("day", "source")
-        .annotate(total=Sum("amount_pennies"))
+        .annotate(total=Sum("store_pennies"))
         .order_by()
     ):
-        money[row["day"]][SOURCE_FIELD[row["source"]]] += row["total"]
-    refunds = _store(
+        money[row["day"]][SOURCE_FIELD[row["source"]]] += row["total"] or 0
+    refunds = refunds_in_store_currency(
         Refund.objects.filter(
             status=Refund.Status.SUCCEEDED,
             stripe_created__gte=start,
             stripe_created__lt=end,
         )
     )
-    for day, total in _by_day(refunds, "stripe_created", Sum("amount_pennies")).items():
-        money[day]["refunds_pennies"] = total
-    disputes = _store(Dispute.objects.all())
+    for day, total in _by_day(refunds, "stripe_created", Sum("store_pennies")).items():
+        money[day]["refunds_pennies"] = total or 0
+    disputes = disputes_in_store_currency(Dispute.objects.all())
     withdrawn = _by_day(
         disputes.filter(funds_withdrawn_at__gte=start, funds_withdrawn_at__lt=end),
         "funds_withdrawn_at",
-        Sum("funds_withdrawn_pennies"),
+        Sum("withdrawn_store_pennies"),
     )
     reinstated = _by_day(
         disputes.filter(funds_reinstated_at__gte=start, funds_reinstated_at__lt=end),
         "funds_reinstated_at",
-        Sum("funds_reinstated_pennies"),
+        Sum("reinstated_store_pennies"),
     )
     for day in set(withdrawn) | set(reinstated):
-        money[day]["dispute_losses_pennies"] = withdrawn.get(day, 0) - reinstated.get(
-            day, 0
+        money[day]["dispute_losses_pennies"] = (withdrawn.get(day) or 0) - (
+            reinstated.get(day) or 0
         )
     fees = _store(
         BalanceTransaction.objects.filter(

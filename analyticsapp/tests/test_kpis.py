@@ -338,7 +338,7 @@ def test_the_build_command_reports_progress_and_checks_its_arguments(ledger, cap
             call_command("build_analytics_snapshots", *args)
 
 
-def test_other_currencies_are_not_counted_as_store_revenue(client, settings):
+def test_other_currencies_are_not_counted_before_stripe_settles_them(client, settings):
     from payments.tests.events import envelope
 
     post(

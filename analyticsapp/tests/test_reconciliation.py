@@ -1,5 +1,6 @@
 """For a seeded demo, the snapshots' daily net revenue over any range equals the
-ledger's, to the penny (runs on SQLite and on PostgreSQL)."""
+ledger's, to the penny (runs on SQLite and on PostgreSQL): pounds as they are, the
+demo's euro Payment Links at what their charges settled for in pounds."""
 
 import datetime as dt
 import random
@@ -10,7 +11,7 @@ from django.db.models import Sum
 
 from analyticsapp.models import DailySnapshot
 from core.timeutils import day_bounds_utc
-from payments.models import Dispute, Payment, Refund
+from payments.models import BalanceTransaction, Dispute, Payment, Refund
 
 
 def _ledger_net(start: dt.date, end: dt.date) -> int:
@@ -18,6 +19,15 @@ def _ledger_net(start: dt.date, end: dt.date) -> int:
     gross = (
         Payment.objects.filter(
             currency="GBP", paid_at__gte=lo, paid_at__lt=hi
+        ).aggregate(s=Sum("amount_pennies"))["s"]
+        or 0
+    )
+    euro_charges = Payment.objects.filter(
+        currency="EUR", paid_at__gte=lo, paid_at__lt=hi
+    ).values_list("stripe_charge_id", flat=True)
+    gross += (
+        BalanceTransaction.objects.filter(
+            type="charge", currency="GBP", charge_id__in=list(euro_charges)
         ).aggregate(s=Sum("amount_pennies"))["s"]
         or 0
     )
@@ -51,6 +61,7 @@ def test_snapshot_net_revenue_reconciles_with_the_ledger_for_any_range():
     days = list(DailySnapshot.objects.order_by("day").values_list("day", flat=True))
     assert len(days) >= 39, "seed_demo builds the snapshots"
     assert Payment.objects.count() > 30 and Refund.objects.exists()
+    assert Payment.objects.filter(currency="EUR").count() >= 4
     rng = random.Random(7)
     ranges = [(days[0], days[-1])] + [
         tuple(sorted(rng.sample(days, 2))) for _ in range(25)

@@ -79,6 +79,19 @@ def test_seeded_history_is_real_books_made_through_the_pipeline(capsys):
     # Paid times are spread over the history, not stamped "now".
     days = {p.paid_at.date() for p in Payment.objects.all()}
     assert len(days) >= 10
+    # Payment Links paid in euros: revenue at what Stripe settled them for.
+    from analyticsapp.models import DailySnapshot
+    from payments.models import BalanceTransaction
+
+    euros = list(Payment.objects.filter(currency="EUR"))
+    assert len(euros) == 2  # one every ninth day
+    for payment in euros:
+        settled = BalanceTransaction.objects.get(
+            charge_id=payment.stripe_charge_id, currency="GBP"
+        ).amount_pennies
+        assert settled == round(payment.amount_pennies * 0.86)
+        snap = DailySnapshot.objects.get(day=payment.paid_at.date())
+        assert snap.other_revenue_pennies == settled
     # Re-running adds nothing.
     counts = (Payment.objects.count(), Order.objects.count())
     call_command("seed_demo", "--customers", "12", "--days", "21")

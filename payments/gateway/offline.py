@@ -418,6 +418,56 @@ class OfflineGateway:
             ]
         transaction.on_commit(lambda: deliver(events))
 
+    def pay_by_link(self, *, amount_pennies: int, currency: str, email: str) -> str:
+        """A Payment Link paid from outside the shop (no order), possibly in another
+        currency: the PaymentIntent and its charge, with the charge's balance
+        transaction settled in the store currency (UK card pricing). Returns the
+        PaymentIntent id."""
+        pi_id, charge_id = _stripe_id("pi"), _stripe_id("ch")
+        now, currency = int(time.time()), currency.lower()
+        intent = {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": amount_pennies,
+            "amount_received": amount_pennies,
+            "currency": currency,
+            "created": now,
+            "status": "succeeded",
+            "latest_charge": charge_id,
+            "metadata": {},
+            "receipt_email": email,
+        }
+        charge = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount_pennies,
+            "amount_captured": amount_pennies,
+            "amount_refunded": 0,
+            "captured": True,
+            "currency": currency,
+            "created": now,
+            "paid": True,
+            "status": "succeeded",
+            "payment_intent": pi_id,
+            "metadata": {},
+            "billing_details": {"email": email},
+            "refunded": False,
+            "payment_method_details": {"type": "card", "card": {"country": "GB"}},
+            "balance_transaction": charge_bt(
+                charge_id,
+                amount=amount_pennies,
+                currency=currency,
+                country="GB",
+                created=now,
+            ),
+        }
+        events = [
+            event_envelope("payment_intent.succeeded", intent, created=now),
+            event_envelope("charge.succeeded", charge, created=now),
+        ]
+        transaction.on_commit(lambda: deliver(events))
+        return pi_id
+
     def pay_by_bank(self, *, order: Order, session_id: str) -> str:
         """What Stripe sends when the customer chooses a delayed method (a bank
         debit): the session completes unpaid and the PaymentIntent is processing.

@@ -24,7 +24,19 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -44,6 +56,7 @@ RECONCILIATION_RANK = {"": 0, "not_applicable": 1, "in_progress": 1, "completed"
 # Balance-transaction reporting categories (Stripe's) that are money in from sales,
 # money back to customers, and disputes; the fee of a dispute debit is a dispute fee.
 CHARGE_CATEGORIES = ("charge",)
+CHARGE_TYPES = ("charge", "payment")  # a card charge, or a bank debit's payment
 REFUND_CATEGORIES = ("refund", "refund_failure")
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
 
@@ -308,7 +321,7 @@ def _has_bt(**match) -> Exists:
 def payments_without_bt():
     """Payments with a charge id and no balance transaction for that charge."""
     return Payment.objects.filter(stripe_charge_id__isnull=False).exclude(
-        _has_bt(charge_id=OuterRef("stripe_charge_id"), type__in=("charge", "payment"))
+        _has_bt(charge_id=OuterRef("stripe_charge_id"), type__in=CHARGE_TYPES)
     )
 
 
@@ -328,6 +341,68 @@ def payouts_to_list():
     return Payout.objects.filter(
         status=Payout.Status.PAID, lines_fetched_at__isnull=True
     ).exclude(automatic=True, reconciliation_status="in_progress")
+
+
+# -- in the store currency ---------------------------------------------------------
+
+# The one rule for money in another currency (definitions 1.2): a payment, refund or
+# dispute in the store currency counts at its own amount; one in another currency at
+# what its balance transactions settled in the store currency, once Stripe has made
+# them (not counted before: the reconciliation names what waits).
+
+
+def _settled(match: str, ref: str, **filters):
+    """Σ amount of the store-currency balance transactions with `match` = the row's
+    `ref` (None when there is none)."""
+    rows = (
+        BalanceTransaction.objects.filter(
+            **{match: OuterRef(ref)},
+            currency=settings.STORE_CURRENCY.upper(),
+            **filters,
+        )
+        .order_by()
+        .values(match)
+        .annotate(total=Sum("amount_pennies"))
+        .values("total")[:1]
+    )
+    return Subquery(rows, output_field=BigIntegerField())
+
+
+def _in_store(amount, settled):
+    return Case(
+        When(currency=settings.STORE_CURRENCY.upper(), then=amount),
+        default=settled,
+        output_field=BigIntegerField(),
+    )
+
+
+def payments_in_store_currency(queryset):
+    """`store_pennies`: the payment in the store currency (None while unsettled)."""
+    settled = _settled("charge_id", "stripe_charge_id", type__in=CHARGE_TYPES)
+    return queryset.annotate(store_pennies=_in_store(F("amount_pennies"), settled))
+
+
+def refunds_in_store_currency(queryset):
+    """`store_pennies`: what the refund took back, in the store currency."""
+    settled = _settled("source_id", "stripe_refund_id", type="refund")
+    return queryset.annotate(
+        store_pennies=_in_store(F("amount_pennies"), Value(0) - settled)
+    )
+
+
+def disputes_in_store_currency(queryset):
+    """`withdrawn_store_pennies` / `reinstated_store_pennies`: the funds a dispute
+    took and gave back, in the store currency (its fee apart: a dispute fee)."""
+    withdrawn = _settled("source_id", "stripe_dispute_id", reporting_category="dispute")
+    reinstated = _settled(
+        "source_id", "stripe_dispute_id", reporting_category="dispute_reversal"
+    )
+    return queryset.annotate(
+        withdrawn_store_pennies=_in_store(
+            F("funds_withdrawn_pennies"), Value(0) - withdrawn
+        ),
+        reinstated_store_pennies=_in_store(F("funds_reinstated_pennies"), reinstated),
+    )
 
 
 # -- fees ---------------------------------------------------------------------------

@@ -55,9 +55,9 @@ def _import(lines, **kwargs):
     return events_import(lines=lines, actor_label="test", **kwargs)
 
 
-def _import_and_rebuild(lines):
+def _import_and_rebuild(lines, **kwargs):
     """The import as the command runs it: then the snapshots of the days touched."""
-    return stripe_history_import(lines=lines, actor_label="test")
+    return stripe_history_import(lines=lines, actor_label="test", **kwargs)
 
 
 def _expected_payments(lines) -> int:
@@ -154,9 +154,11 @@ def _database() -> dict:
 
 @pytest.fixture(scope="module")
 def sorted_ledger(sample, django_db_setup, django_db_blocker) -> dict:
-    """The ledger after importing the sample as written (sorted), rolled back."""
+    """The ledger after importing the sample as written (sorted), rolled back: in a
+    transaction of ours, so without asking Stripe (the gateway refuses to), which
+    `_ledger` does not read."""
     with django_db_blocker.unblock(), transaction.atomic():
-        _import_and_rebuild(sample)
+        _import_and_rebuild(sample, settle=False)
         ledger = _ledger()
         transaction.set_rollback(True)
     return ledger
@@ -201,6 +203,44 @@ def test_sample_imports_every_event_once_and_counts_each_payment_once(sample):
     assert gross == sum(Payment.objects.values_list("amount_pennies", flat=True))
     assert Subscription.objects.filter(status="canceled").exists()
     assert Subscription.objects.filter(status="active", mrr_pennies__gt=0).exists()
+
+
+def test_the_import_asks_stripe_for_every_balance_transaction_before_the_rebuild(
+    sample,
+):
+    """Events never carry them: after the import the settlement sync asks (here the
+    offline gateway answers), so the rebuilt snapshots hold the fees, and every
+    business day of the history reconciles."""
+    from analyticsapp.reconciliation import days_reconciled
+    from payments.models import BalanceTransaction
+    from payments.services.settlement import payments_without_bt, refunds_without_bt
+
+    done = _import_and_rebuild(sample)
+
+    bts = BalanceTransaction.objects.all()
+    assert done.settled["recorded"] == bts.count()
+    assert bts.filter(type="charge").count() == Payment.objects.count()
+    assert (
+        bts.filter(type="refund").count()
+        == Refund.objects.filter(status="succeeded").count()
+    )
+    assert not payments_without_bt().exists() and not refunds_without_bt().exists()
+    assert done.settled["still_missing"] == done.settled["errors"] == 0
+    fees = sum(DailySnapshot.objects.values_list("stripe_fees_pennies", flat=True))
+    assert fees == sum(bts.values_list("fee_pennies", flat=True)) > 0
+    for snap in DailySnapshot.objects.all():
+        assert snap.net_revenue_after_fees_pennies == (
+            snap.gross_revenue_pennies
+            - snap.refunds_pennies
+            - snap.dispute_losses_pennies
+            - snap.stripe_fees_pennies
+            - snap.dispute_fees_pennies
+        )
+    days = days_reconciled(done.rebuilt_from, done.rebuilt_to)
+    assert {d["status"] for d in days} <= {"agrees", "explained"}
+    assert sum(d["stripe_gross_pennies"] for d in days) == sum(
+        d["ledger_gross_pennies"] for d in days
+    )
 
 
 def test_the_payments_import_builds_no_snapshot_and_names_the_days_it_touched(
@@ -381,6 +421,8 @@ def test_command_prints_progress_and_a_summary_and_writes_an_audit_row(
     assert "snapshots:" in output
     assert "invoice.paid" in output
     assert "imported events.jsonl: 300 line(s), 300 event(s)" in output
+    assert "balance transactions (round 1): " in output
+    assert "0 not at Stripe yet, 0 Stripe error(s)" in output
     built = DailySnapshot.objects.order_by("day").values_list("day", flat=True)
     assert f"snapshots rebuilt {built.first()}..{built.last()}" in output
     assert AuditLog.objects.filter(
@@ -399,11 +441,18 @@ def test_command_with_no_rebuild_builds_no_snapshots(sample, tmp_path):
     path.write_text("\n".join(sample[:50]), encoding="utf-8")
 
     call_command(
-        "import_stripe_events", str(path), "--no-rebuild", stdout=io.StringIO()
+        "import_stripe_events",
+        str(path),
+        "--no-rebuild",
+        "--no-settlement",
+        stdout=io.StringIO(),
     )
 
     assert StripeEvent.objects.count() == 50
     assert not DailySnapshot.objects.exists()
+    from payments.models import BalanceTransaction
+
+    assert not BalanceTransaction.objects.exists()
 
 
 @pytest.mark.parametrize("make", ["missing", "directory", "not_utf8"])

@@ -28,7 +28,8 @@ def _quiet(logger_name: str, level: int):
 class Command(BaseCommand):
     help = (
         "Import a JSONL file of Stripe events (Events API / `stripe events list`) "
-        "through the webhook pipeline, then rebuild the snapshots it touched."
+        "through the webhook pipeline, ask Stripe for their balance transactions, "
+        "then rebuild the snapshots it touched."
     )
 
     def add_arguments(self, parser):
@@ -38,8 +39,14 @@ class Command(BaseCommand):
             action="store_true",
             help="skip the snapshot rebuild (run build_analytics_snapshots later)",
         )
+        parser.add_argument(
+            "--no-settlement",
+            action="store_true",
+            help="do not ask Stripe for the balance transactions now (the settlement "
+            "sync asks every 5 minutes; rebuild the snapshots after it)",
+        )
 
-    def handle(self, *args, file, no_rebuild, verbosity, **options):
+    def handle(self, *args, file, no_rebuild, no_settlement, verbosity, **options):
         path = Path(file)
         try:
             stream = path.open(encoding="utf-8")
@@ -53,6 +60,7 @@ class Command(BaseCommand):
                     actor_label=f"cli:{getpass.getuser()}",
                     file_name=path.name,
                     rebuild=not no_rebuild,
+                    settle=not no_settlement,
                     progress=self._progress,
                 )
             except UnicodeDecodeError as exc:
@@ -96,6 +104,14 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"{summary.invalid_count} invalid line(s) skipped: {shown}"
                 + (f" and {more} more" if more > 0 else "")
+            )
+        if done.settled is not None:
+            settled = done.settled
+            self.stdout.write(
+                f"balance transactions: {settled['recorded']} recorded, "
+                f"{settled['lines']} payout line(s) from {settled['payouts_listed']} "
+                f"payout(s), {settled['still_missing']} not at Stripe yet, "
+                f"{settled['errors']} Stripe error(s) (asked again every 5 minutes)"
             )
         if done.rebuilt_from:
             self.stdout.write(
