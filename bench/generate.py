@@ -267,7 +267,7 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
     from catalog.services.stock import stock_receive
     from core.timeutils import reporting_tz, today
     from demo.history import travel_to
-    from payments.gateway.offline import offline_available_on, offline_fee
+    from payments.gateway.pricing import offline_available_on, offline_fee
 
     assert connection.vendor == "postgresql", "the generator writes with COPY"
     started = time.monotonic()

@@ -10,6 +10,11 @@ renewals that recover or end the subscription, and churned customers who come
 back. Yearly renewals need a year of age, so a few founders subscribe yearly in
 the two weeks before the start.
 
+Stripe's daily automatic payouts come last: payout.created at each 00:00 UTC of what
+became available since the previous payout (by the offline pricing, UK cards, in
+payments/gateway/pricing.py, loaded by its path), payout.paid the next day; the
+import asks for their lines as it asks for every balance transaction.
+
 Objects carry the fields the pipeline reads plus the identifying ones, not every
 field Stripe sends. Only customer.created is emitted of the types the pipeline
 ignores.
@@ -20,6 +25,7 @@ ignores.
 import argparse
 import calendar
 import datetime as dt
+import importlib.util
 import json
 import random
 import string
@@ -28,6 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 API_VERSION = "2025-03-31.basil"
+PRICING_FILE = Path(__file__).resolve().parent.parent / "payments/gateway/pricing.py"
+
+
+def _pricing():
+    """payments/gateway/pricing.py, by its path: it imports nothing of Django."""
+    spec = importlib.util.spec_from_file_location("offline_pricing", PRICING_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PRICING = _pricing()
 DEFAULT_SEED = 20250401
 DEFAULT_START = dt.date(2025, 4, 1)
 DEFAULT_OUT = Path("docs/samples/merchant_year.jsonl")
@@ -113,6 +131,8 @@ class History:
     days: int
     events: list[dict] = field(default_factory=list)
     customers: list[Customer] = field(default_factory=list)
+    # (available_on, net) of each balance transaction Stripe makes for the history.
+    balance: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self):
         self.rng = random.Random(self.seed)
@@ -213,6 +233,9 @@ class History:
             "status": "succeeded",
         }
         self.emit("charge.succeeded", charge, at)
+        if at < self.end:
+            fee = PRICING.offline_fee(amount, "GB")
+            self.balance.append((PRICING.offline_available_on(at), amount - fee))
         self.emit(
             "payment_intent.succeeded",
             {
@@ -266,13 +289,17 @@ class History:
                 "status": "pending" if pending else "succeeded",
             }
             self.emit("refund.created", refund, at)
+            succeeded_at = at
             if pending:
+                succeeded_at = at + self.rng.randint(HOUR, 3 * DAY)
                 self.emit(
                     "refund.updated",
                     {**refund, "status": "succeeded"},
-                    at + self.rng.randint(HOUR, 3 * DAY),
+                    succeeded_at,
                     previous={"status": "pending"},
                 )
+            if succeeded_at < self.end:  # its balance transaction: dated by the refund
+                self.balance.append((PRICING.offline_available_on(at), -amount))
             previous = {"amount_refunded": charge["amount_refunded"]}
             charge = {
                 **charge,
@@ -652,7 +679,36 @@ class History:
                 )
                 plan = self.rng.choices(list(PLANS), (45, 12, 33, 10))[0]
                 self.subscription_start(customer, plan, self.moment_on(day_start))
+        self.payouts()
         return sorted(self.events, key=lambda e: (e["created"], e["id"]))
+
+    def payouts(self) -> None:
+        """Stripe's daily automatic payouts of the history (pricing.payout_windows):
+        payout.created at 00:00 UTC, payout.paid the next day."""
+        for created, amount in PRICING.payout_windows(
+            self.balance, first=self.begin, end=self.end
+        ):
+            payout = {
+                "id": self.new_id("po_1"),
+                "object": "payout",
+                "amount": amount,
+                "currency": "gbp",
+                "arrival_date": created + DAY,
+                "automatic": True,
+                "balance_transaction": self.new_id("txn_1"),
+                "created": created,
+                "method": "standard",
+                "status": "pending",
+                "type": "bank_account",
+                "failure_code": None,
+                "failure_message": None,
+                "reconciliation_status": "in_progress",
+            }
+            self.emit("payout.created", payout, created)
+            paid = {**payout, "status": "paid", "reconciliation_status": "completed"}
+            self.emit(
+                "payout.paid", paid, created + DAY, previous={"status": "pending"}
+            )
 
 
 def generate(

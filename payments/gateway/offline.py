@@ -17,12 +17,13 @@ import hmac
 import json
 import secrets
 import time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import stripe
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 
 from catalog.models import Variant
@@ -33,6 +34,14 @@ from payments.gateway.checkout_session import (
     subscription_metadata,
 )
 from payments.gateway.guard import network_call
+from payments.gateway.pricing import (
+    DAY,
+    OFFLINE_DISPUTE_FEE_PENNIES,
+    OFFLINE_RATES,
+    half_up,
+    offline_available_on,
+    offline_fee,
+)
 from payments.models import (
     BalanceTransaction,
     Dispute,
@@ -112,20 +121,7 @@ def deliver(events: list[dict]) -> list:
     return results
 
 
-# Offline Stripe pricing and settlement (docs/decisions.md, "Balance transactions and
-# payouts"): UK cards 1.5 % + 20p, other cards 3.25 % + 20p, £15 per dispute, no fee
-# on a refund; funds available two days after the charge at 00:00 UTC; a charge in
-# another currency settles in the store currency at OFFLINE_RATES.
-OFFLINE_CARD_PRICING = {"GB": (150, 20)}
-OFFLINE_CARD_PRICING_OTHER = (325, 20)
-OFFLINE_DISPUTE_FEE_PENNIES = 1500
-OFFLINE_AVAILABLE_DAYS = 2
-OFFLINE_RATES = {"EUR": Decimal("0.86"), "USD": Decimal("0.79")}
-DAY = 86400
-
-
-def _half_up(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+# Offline Stripe pricing and settlement: payments/gateway/pricing.py.
 
 
 def _settled(amount: int, currency: str) -> tuple[int, Decimal | None]:
@@ -133,16 +129,7 @@ def _settled(amount: int, currency: str) -> tuple[int, Decimal | None]:
     if currency.upper() == settings.STORE_CURRENCY.upper():
         return amount, None
     rate = OFFLINE_RATES.get(currency.upper(), Decimal(1))
-    return _half_up(amount * rate), rate
-
-
-def offline_fee(amount: int, country: str) -> int:
-    bps, fixed = OFFLINE_CARD_PRICING.get(country.upper(), OFFLINE_CARD_PRICING_OTHER)
-    return _half_up(Decimal(amount) * bps / 10000) + fixed
-
-
-def offline_available_on(created: int) -> int:
-    return (created // DAY + OFFLINE_AVAILABLE_DAYS) * DAY
+    return half_up(amount * rate), rate
 
 
 def _bt(
@@ -311,18 +298,25 @@ def _offline_payouts():
     return Payout.objects.filter(stripe_payout_id__startswith="po_offline")
 
 
-def _payout_window(created: dt.datetime):
-    """The balance transactions an offline payout made at `created` pays out: those
-    that became available since the previous offline payout, up to `created`."""
-    before = (
+def _payout_window(created: dt.datetime, *, payout: str = ""):
+    """The balance transactions a payout made at `created` pays out: those that
+    became available since the previous payout of the same kind (the simulator's,
+    or an imported history's), up to `created`, and not paid out by another."""
+    same_kind = (
         _offline_payouts()
-        .filter(stripe_created__lt=created)
+        if not payout or payout.startswith("po_offline")
+        else Payout.objects.exclude(stripe_payout_id__startswith="po_offline")
+    )
+    before = (
+        same_kind.filter(stripe_created__lt=created)
         .order_by("-stripe_created")
         .values_list("stripe_created", flat=True)
         .first()
     )
-    lines = BalanceTransaction.objects.filter(available_on__lte=created).exclude(
-        type="payout"
+    lines = (
+        BalanceTransaction.objects.filter(available_on__lte=created)
+        .exclude(type="payout")
+        .filter(Q(payout_stripe_id="") | Q(payout_stripe_id=payout or None))
     )
     if before is not None:
         lines = lines.filter(available_on__gt=before)
@@ -774,7 +768,7 @@ class OfflineGateway:
         record = Payout.objects.get(stripe_payout_id=payout)
         lines = [
             _bt_object(bt, status="available")
-            for bt in _payout_window(record.stripe_created)
+            for bt in _payout_window(record.stripe_created, payout=payout)
         ]
         own = BalanceTransaction.objects.filter(source_id=payout, type="payout").first()
         return lines + ([_bt_object(own, status="available")] if own else [])

@@ -236,6 +236,17 @@ def test_the_import_asks_stripe_for_every_balance_transaction_before_the_rebuild
             - snap.stripe_fees_pennies
             - snap.dispute_fees_pennies
         )
+    # Stripe's daily payouts in the file: each paid one listed, to the penny.
+    from payments.models import Payout
+    from payments.services.settlement import payout_difference, payouts_reconciled
+
+    paid = payouts_reconciled(Payout.objects.filter(status="paid"))
+    assert len(paid) == sum('"type":"payout.paid"' in line for line in sample) > 20
+    assert done.settled["payouts_listed"] == len(paid)
+    for payout in paid:
+        assert payout.lines > 0 and payout_difference(payout) == 0, payout
+        assert payout.lines_net_pennies == payout.amount_pennies
+    assert done.settled["lines"] == sum(p.lines for p in paid)
     days = days_reconciled(done.rebuilt_from, done.rebuilt_to)
     assert {d["status"] for d in days} <= {"agrees", "explained"}
     assert sum(d["stripe_gross_pennies"] for d in days) == sum(
