@@ -15,6 +15,7 @@ from monitoring.services import checks_run
 from orders.tests.factories import place_order
 from payments.gateway import OfflineGateway
 from payments.models import BalanceTransaction, Payment, Payout
+from payments.services.settlement import payout_difference, payouts_reconciled
 from payments.services.settlement_sync import settlement_run
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +143,10 @@ def test_a_failed_payout_is_an_issue_until_the_next_payout_pays_its_funds(
     assert issue.evidence["failure_code"] == "account_closed"
     # Day 3: a new payout carries the returned funds, but it has not arrived yet.
     _settle(run, _at(3, 1))
+    # The failed payout's own lines are listed and add up to what the bank returned.
+    [reconciled] = payouts_reconciled(Payout.objects.filter(pk=failed.pk))
+    assert reconciled.lines == 1 and payout_difference(reconciled) == 0
+    assert _charge_bt(order).payout_stripe_id == failed.stripe_payout_id
     again = Payout.objects.exclude(pk=failed.pk).get()
     assert again.status == "pending"
     assert again.amount_pennies == order.total_pennies - _uk_fee(order.total_pennies)

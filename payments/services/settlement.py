@@ -338,9 +338,16 @@ def disputes_without_bt():
 
 
 def payouts_to_list():
-    return Payout.objects.filter(
-        status=Payout.Status.PAID, lines_fetched_at__isnull=True
-    ).exclude(automatic=True, reconciliation_status="in_progress")
+    """Paid payouts whose lines Stripe can list (an automatic one once its
+    reconciliation is no longer in progress), and failed ones: what a failed payout
+    would have paid is fixed too, and the accountant checks it against the amount
+    the bank returned."""
+    paid = Q(status=Payout.Status.PAID) & ~Q(
+        automatic=True, reconciliation_status="in_progress"
+    )
+    return Payout.objects.filter(lines_fetched_at__isnull=True).filter(
+        paid | Q(status=Payout.Status.FAILED)
+    )
 
 
 # -- in the store currency ---------------------------------------------------------
