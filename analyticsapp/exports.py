@@ -15,9 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Case, Count, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models import Case, Count, F, Sum, Value, When
 from django.db.models.functions import (
-    Coalesce,
     ExtractMonth,
     ExtractYear,
     TruncMonth,
@@ -43,7 +42,7 @@ from payments.services.settlement import (
     balance_transactions_enriched,
     payouts_reconciled,
 )
-from subscriptions.models import Subscription
+from subscriptions.models import Subscription, SubscriptionChange
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 # A plain ASCII decimal number is data, not a formula, whatever its sign. The same
@@ -301,19 +300,9 @@ def _days_between(queryset, f):
 
 
 def _daily_snapshots(f):
-    # AOV's numerator per day: the revenue of the day's paid orders themselves.
-    paid_order_revenue = (
-        CustomerDailySnapshot.objects.filter(day=OuterRef("day"))
-        .values("day")
-        .annotate(total=Sum("revenue_pennies"))
-        .values("total")
-    )
-    return _days_between(DailySnapshot.objects.order_by("day"), f).annotate(
-        paid_order_revenue_pennies=Coalesce(
-            Subquery(paid_order_revenue, output_field=models.BigIntegerField()),
-            Value(0),
-        )
-    )
+    # paid_order_revenue_pennies: AOV's numerator, the revenue of the day's paid
+    # orders themselves (the build sums the day's customer rows into it).
+    return _days_between(DailySnapshot.objects.order_by("day"), f)
 
 
 _daily_kpis = QueryRows(
@@ -329,11 +318,24 @@ _subscriptions = QueryRows(
      "cancel_at_period_end", "canceled_at", "ended_at"],
 )  # fmt: skip
 
+# Every applied subscription change, in Stripe time order: what MRR and its
+# movements are computed from. ended_at is the subscription's (churn is dated by it).
+_subscription_changes = QueryRows(
+    lambda f: _between(
+        SubscriptionChange.objects.order_by("at", "stripe_event_id"), "at", f
+    ),
+    ["stripe_event_id", "subscription__stripe_subscription_id",
+     "subscription__customer_id", "subscription__stripe_customer_id", "event_type",
+     "at", "status", "mrr_pennies", "subscription__currency", "cancel_at_period_end",
+     "subscription__ended_at"],
+)  # fmt: skip
+
 _mrr_movements = QueryRows(
     lambda f: _days_between(MrrDailySnapshot.objects.order_by("day"), f),
     ["day", "mrr_pennies", "active_subscriptions", "paying_customers",
      "new_pennies", "expansion_pennies", "contraction_pennies", "churn_pennies",
-     "reactivation_pennies", "net_new_pennies", "new_customers", "churned_customers"],
+     "reactivation_pennies", "net_new_pennies", "new_customers", "churned_customers",
+     "other_currency_subscriptions"],
 )  # fmt: skip
 
 
@@ -550,11 +552,16 @@ EXPORTS = {
             "currency", "mrr_pennies", "started_at", "current_period_end",
             "cancel_at_period_end", "canceled_at", "ended_at",
         ], _subscriptions, personal_data=True),
+        Export("subscription_changes", "Subscription changes", [
+            "event_id", "subscription_id", "customer_id", "stripe_customer_id",
+            "event_type", "at", "status", "mrr_pennies", "currency",
+            "cancel_at_period_end", "ended_at",
+        ], _subscription_changes, personal_data=True),
         Export("mrr_movements", "MRR and movements by day", [
             "day", "mrr_pennies", "active_subscriptions", "paying_customers",
             "new_pennies", "expansion_pennies", "contraction_pennies", "churn_pennies",
             "reactivation_pennies", "net_new_pennies", "new_customers",
-            "churned_customers",
+            "churned_customers", "other_currency_subscriptions",
         ], _mrr_movements),
         Export("kpi_summary", "KPI summary (7/30/90 days)", [
             "window_days", "window_start", "window_end", "kpi", "value",
@@ -671,6 +678,7 @@ BI_TABLES = {
     "fact_payments": "payments",
     "fact_refunds": "refunds",
     "fact_balance_transactions": "balance_transactions",
+    "fact_subscription_changes": "subscription_changes",
     "dim_payout": "payouts",
     "dim_customer": "customers",
     "dim_product": "products",
@@ -695,6 +703,10 @@ BI_MANIFEST = {
                                                 "charge": "fact_payments.charge",
                                                 "refund_id": "fact_refunds.refund_id",
                                                 "created_at": "dim_date.date"}},
+    "fact_subscription_changes": {
+        "keys": ["event_id"],
+        "relations": {"customer_id": "dim_customer.customer_id",
+                      "at": "dim_date.date"}},
     "dim_payout": {"keys": ["payout_id"],
                    "relations": {"created_at": "dim_date.date"}},
     "dim_customer": {"keys": ["customer_id"], "relations": {}},

@@ -119,7 +119,7 @@ def _kpis_compute(window: Window) -> dict:
     # AOV's numerator is the revenue of the paid orders themselves: a payment
     # raised for ops (not applied to its order) is revenue but not a paid order.
     paid_order_revenue = (
-        customer_rows.aggregate(total=Sum("revenue_pennies"))["total"] or 0
+        days.aggregate(total=Sum("paid_order_revenue_pennies"))["total"] or 0
     )
     customers = customer_rows.values("customer_id").distinct().count()
     new = (

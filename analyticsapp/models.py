@@ -24,6 +24,11 @@ class DailySnapshot(models.Model):
     dispute_fees_pennies = models.BigIntegerField(default=0)
     net_revenue_after_fees_pennies = models.BigIntegerField(default=0)
     paid_orders = models.IntegerField(default=0)
+    paid_order_revenue_pennies = models.BigIntegerField(
+        default=0,
+        help_text="The revenue of the day's paid orders (applied payments): AOV's "
+        "numerator, the sum of the day's customer rows.",
+    )
     units_sold = models.IntegerField(default=0)
     customers = models.IntegerField(default=0)
     new_customers = models.IntegerField(default=0)

@@ -16,7 +16,6 @@ from analyticsapp.kpis import (
     stock_cover,
 )
 from analyticsapp.models import (
-    CustomerDailySnapshot,
     DailySnapshot,
     MrrDailySnapshot,
     Restatement,
@@ -51,13 +50,12 @@ def snapshot_day_list(*, start: dt.date, end: dt.date) -> list[DailySnapshot]:
 
 
 def paid_order_revenue_by_day(*, start: dt.date, end: dt.date) -> dict[dt.date, int]:
-    """The revenue of each day's paid orders (AOV's numerator), by day."""
+    """The revenue of each day's paid orders (AOV's numerator), by day: one
+    snapshot row a day (the sum of its customer rows, made by the build)."""
     return dict(
-        CustomerDailySnapshot.objects.filter(day__range=(start, end))
-        .values("day")
-        .annotate(total=Sum("revenue_pennies"))
-        .values_list("day", "total")
-        .order_by()
+        DailySnapshot.objects.filter(day__range=(start, end)).values_list(
+            "day", "paid_order_revenue_pennies"
+        )
     )
 
 

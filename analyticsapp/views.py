@@ -18,6 +18,7 @@ from django.utils.safestring import mark_safe
 
 from analyticsapp import charts, selectors
 from analyticsapp.exports import (
+    BI_MANIFEST,
     EXPORTS,
     Filters,
     audit_export,
@@ -330,7 +331,12 @@ def exports(request):
     return render(
         request,
         "analyticsapp/exports.html",
-        {"form": form, "exports": EXPORTS.values(), "query": request.GET.urlencode()},
+        {
+            "form": form,
+            "exports": EXPORTS.values(),
+            "bi_tables": list(BI_MANIFEST),  # the pack's tables, as bi_pack writes them
+            "query": request.GET.urlencode(),
+        },
     )
 
 

@@ -25,7 +25,8 @@ TABLES = {
         "other_revenue_pennies, gross_revenue_pennies, refunds_pennies, "
         "dispute_losses_pennies, net_revenue_pennies, paid_orders, units_sold, "
         "customers, new_customers, returning_customers, stripe_fees_pennies, "
-        "dispute_fees_pennies, net_revenue_after_fees_pennies"
+        "dispute_fees_pennies, net_revenue_after_fees_pennies, "
+        "paid_order_revenue_pennies"
     ),
     "analyticsapp_customerdailysnapshot": (
         "day, customer_id, paid_orders, revenue_pennies, lifetime_paid_orders, "
@@ -96,7 +97,7 @@ ins_customers AS (
      first_paid_day)
   SELECT day, customer_id, n, revenue, lifetime, first FROM running
   WHERE day BETWEEN %(date_from)s AND %(date_to)s
-  RETURNING day, paid_orders, first_paid_day),
+  RETURNING day, paid_orders, revenue_pennies, first_paid_day),
 ins_products AS (
   INSERT INTO analyticsapp_productdailysnapshot
     (day, product_id, variant_id, units, revenue_pennies)
@@ -127,7 +128,8 @@ ins_wishlist AS (
   GROUP BY 1, 2
   RETURNING day),
 customer_days AS (
-  SELECT day, SUM(paid_orders) AS orders, COUNT(*) AS customers,
+  SELECT day, SUM(paid_orders) AS orders, SUM(revenue_pennies) AS revenue,
+    COUNT(*) AS customers,
     COUNT(*) FILTER (WHERE first_paid_day = day) AS new
   FROM ins_customers GROUP BY day),
 product_days AS (SELECT day, SUM(units) AS units FROM ins_products GROUP BY day),
@@ -139,7 +141,7 @@ INSERT INTO analyticsapp_dailysnapshot
    gross_revenue_pennies, refunds_pennies, dispute_losses_pennies,
    net_revenue_pennies, paid_orders, units_sold, customers, new_customers,
    returning_customers, stripe_fees_pennies, dispute_fees_pennies,
-   net_revenue_after_fees_pennies, built_at)
+   net_revenue_after_fees_pennies, paid_order_revenue_pennies, built_at)
 SELECT d.day, COALESCE(m.order_rev, 0), COALESCE(m.sub_rev, 0),
   COALESCE(m.other_rev, 0),
   COALESCE(m.order_rev, 0) + COALESCE(m.sub_rev, 0) + COALESCE(m.other_rev, 0),
@@ -152,7 +154,7 @@ SELECT d.day, COALESCE(m.order_rev, 0), COALESCE(m.sub_rev, 0),
   COALESCE(m.order_rev, 0) + COALESCE(m.sub_rev, 0) + COALESCE(m.other_rev, 0)
     - COALESCE(r.r, 0) - (COALESCE(w.w, 0) - COALESCE(ri.r, 0))
     - COALESCE(f.stripe, 0) - COALESCE(f.dispute, 0),
-  now()
+  COALESCE(c.revenue, 0), now()
 FROM days d
 LEFT JOIN money m ON m.day = d.day
 LEFT JOIN refunds r ON r.day = d.day

@@ -142,8 +142,11 @@ NOTES = [
     "Applying each event in the request instead (`python -m bench.b4_webhooks "
     "--processing inline`) cost about 15 ms of server CPU and gave a ratio of 0.09: "
     "[decisions.md](decisions.md) says why the webhook answers first.",
-    "- **Not generated**: Stripe events for the history, audit rows per order, "
-    "disputes and subscriptions; the production nightly job rebuilds 31 days "
+    "- **Generated with the orders**: a Stripe balance transaction per payment and "
+    "refund (UK card pricing, as the offline gateway mints them), so B1 builds the "
+    "fee columns and the payment-without-balance-transaction check has its rows. "
+    "**Not generated**: Stripe events for the history, payouts, audit rows per "
+    "order, disputes and subscriptions; the production nightly job rebuilds 31 days "
     "(B1 times the 7 days the goal names).",
     "",
 ]

@@ -289,6 +289,7 @@ def _per_day(date_from, date_to) -> dict:
         .values("day")
         .annotate(
             paid_orders=Sum("paid_orders"),
+            paid_order_revenue_pennies=Sum("revenue_pennies"),
             customers=Count("id"),
             new_customers=Count("id", filter=Q(first_paid_day=F("day"))),
         )
@@ -362,6 +363,9 @@ def snapshots_build(
             row.net_revenue_pennies - row.stripe_fees_pennies - row.dispute_fees_pennies
         )
         row.returning_customers = row.customers - row.new_customers
+        # Not a metric of its own (not restated, not exported): AOV's numerator,
+        # kept here so the dashboard reads one row a day, not every customer-day.
+        row.paid_order_revenue_pennies = values.get("paid_order_revenue_pennies", 0)
         rows.append(row)
     DailySnapshot.objects.bulk_create(rows)
 

@@ -75,14 +75,6 @@ def seed_snapshots(*, as_of: dt.date = AS_OF) -> dict:
     )
     now = timezone.now()
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(90)]
-    DailySnapshot.objects.bulk_create(
-        DailySnapshot(
-            day=d, gross_revenue_pennies=100, order_revenue_pennies=100,
-            net_revenue_pennies=100, paid_orders=1, units_sold=1, customers=1,
-            built_at=now,
-        )
-        for d in days
-    )  # fmt: skip
     visits = [
         (a, dt.date(2026, 1, 5), 1, dt.date(2026, 1, 5)),
         (b, dt.date(2026, 1, 20), 1, dt.date(2026, 1, 20)),
@@ -98,6 +90,17 @@ def seed_snapshots(*, as_of: dt.date = AS_OF) -> dict:
             lifetime_paid_orders=lifetime, first_paid_day=first,
         )
         for who, day, lifetime, first in visits
+    )  # fmt: skip
+    # As the build makes them: a day's paid-order revenue is its customer rows'.
+    visit_days = {day for _, day, _, _ in visits}
+    DailySnapshot.objects.bulk_create(
+        DailySnapshot(
+            day=d, gross_revenue_pennies=100, order_revenue_pennies=100,
+            net_revenue_pennies=100, paid_orders=1, units_sold=1, customers=1,
+            paid_order_revenue_pennies=100 if d in visit_days else 0,
+            built_at=now,
+        )
+        for d in days
     )  # fmt: skip
     ProductDailySnapshot.objects.bulk_create(
         [
