@@ -32,6 +32,7 @@ __all__ = [
     "kpi_window_list",
     "mrr_day_list",
     "mrr_summary",
+    "other_currency_subscription_count",
     "paid_order_revenue_by_day",
     "payment_exception_counts_current",
     "restatement_list",
@@ -111,6 +112,17 @@ def mrr_day_list(*, start: dt.date, end: dt.date) -> list[MrrDailySnapshot]:
         rows.get(day) or MrrDailySnapshot(day=day)
         for day in (start + dt.timedelta(days=i) for i in range(days))
     ]
+
+
+def other_currency_subscription_count(*, as_of: dt.date) -> int:
+    """Subscriptions active or past due in another currency at as_of's end: in no
+    MRR figure (definitions), counted apart."""
+    return (
+        MrrDailySnapshot.objects.filter(day=as_of)
+        .values_list("other_currency_subscriptions", flat=True)
+        .first()
+        or 0
+    )
 
 
 def subscriber_list_current(*, limit: int = 50):

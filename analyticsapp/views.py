@@ -199,6 +199,9 @@ def subscriptions(request):
             **charts.mrr_charts(days, page.currency),
             "window": window,
             "kpis": selectors.mrr_summary(window),
+            "other_currency": selectors.other_currency_subscription_count(
+                as_of=params["as_of"]
+            ),
             "subscribers": selectors.subscriber_list_current(),
         },
     )

@@ -144,3 +144,22 @@ def test_the_doc_renderer_drops_sentences_naming_a_source_file():
     )
     assert "<p>Kept. Also <em>kept</em>.</p>" in html
     assert "<li><strong>a</strong>: one line on.<ul><li>sub two</li></ul></li>" in html
+
+
+def test_subscriptions_in_another_currency_are_counted_apart_as_of_the_day(
+    analyst_client,
+):
+    MrrDailySnapshot.objects.create(
+        day=dt.date(2026, 7, 13), other_currency_subscriptions=5
+    )
+    MrrDailySnapshot.objects.create(
+        day=dt.date(2026, 7, 14), mrr_pennies=1200, other_currency_subscriptions=2
+    )
+    text = _text(
+        analyst_client.get(
+            reverse("analyticsapp:subscriptions"), {"as_of": "2026-07-14"}
+        )
+    )
+    assert re.search(
+        r"Other-currency subscriptions 2 active or past due, not in MRR", text
+    )
