@@ -94,3 +94,15 @@ def run_concurrently():
         return results
 
     return run
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """Run `action` with its after-commit deliveries (the offline gateway's signed
+    events), as production would once the transaction commits."""
+
+    def call(action, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action(*args, **kwargs)
+
+    return call

@@ -376,19 +376,7 @@ def _follow_up(rng, gateway, ops, act, order, moment, report):
                 payment=payment, status=Refund.Status.SUCCEEDED
             ).first()
             if refund is not None:
-                gateway.fail_refund(
-                    refund={
-                        "id": refund.stripe_refund_id,
-                        "object": "refund",
-                        "amount": refund.amount_pennies,
-                        "charge": refund.stripe_charge_id,
-                        "payment_intent": refund.stripe_payment_intent,
-                        "currency": refund.currency.lower(),
-                        "created": int(refund.stripe_created.timestamp()),
-                        "reason": refund.reason or None,
-                        "metadata": {"order_id": str(order.pk)},
-                    }
-                )
+                gateway.fail_refund(refund=refund)
                 report.add("refunds failed afterwards")
         elif act == "refund_partial" and order.refund_status == Order.RefundStatus.NONE:
             refund_issue(

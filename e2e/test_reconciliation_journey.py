@@ -11,13 +11,13 @@ the following mornings, as the scheduler runs them.
 """
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import time_machine
 from playwright.sync_api import expect
 
 from e2e.pages import cell
+from payments.tests.offline_books import uk_fee
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,13 +55,6 @@ def tea_towel(transactional_db):
 
 def _pounds(pennies):
     return f"£{pennies / 100:,.2f}"
-
-
-def _uk_fee(amount):
-    variable = (Decimal(amount) * Decimal("0.015")).quantize(
-        Decimal(1), rounding=ROUND_HALF_UP
-    )
-    return int(variable) + 20
 
 
 @pytest.fixture
@@ -103,7 +96,7 @@ def test_analyst_goes_from_a_payout_to_the_order_lines_behind_it_in_two_clicks(
 ):
     big, small = paid_out["orders"]
     payout = paid_out["payout"]
-    nets = [o.total_pennies - _uk_fee(o.total_pennies) for o in (big, small)]
+    nets = [o.total_pennies - uk_fee(o.total_pennies) for o in (big, small)]
     amount = _pounds(sum(nets))
 
     sign_in("analyst@example.com", path="/account/login/?next=/analytics/")
@@ -127,7 +120,7 @@ def test_analyst_goes_from_a_payout_to_the_order_lines_behind_it_in_two_clicks(
     for order, net in zip((big, small), nets, strict=True):
         line = lines.get_by_role("row").filter(has_text=order.number)
         expect(cell(line, "Amount")).to_have_text(_pounds(order.total_pennies))
-        expect(cell(line, "Fee")).to_have_text(_pounds(_uk_fee(order.total_pennies)))
+        expect(cell(line, "Fee")).to_have_text(_pounds(uk_fee(order.total_pennies)))
         expect(cell(line, "Net")).to_have_text(_pounds(net))
     expect(page.get_by_role("main")).to_contain_text("reconciled to the penny")
     a11y.check("payout")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from accounts.tests.factories import UserFactory
 from analyticsapp import exports, kpis
-from analyticsapp.exports import EXPORTS, Export, Filters, csv_chunks
+from analyticsapp.exports import EXPORTS, Filters, csv_chunks
 from analyticsapp.kpis import Window
 from analyticsapp.models import (
     CustomerDailySnapshot,
@@ -34,6 +34,7 @@ from analyticsapp.models import (
     SnapshotRun,
     WishlistDailySnapshot,
 )
+from analyticsapp.tests.test_exports import _python_bytes
 from audit.models import AuditLog
 from catalog.tests.factories import ProductFactory, VariantFactory
 from payments.models import PaymentException
@@ -394,13 +395,6 @@ def test_the_bi_pack_holds_the_new_tables_with_their_rows(client, analyst, shop)
         assert header == manifest["tables"][table]["columns"] == EXPORTS[source].columns
         if source in NEW_EXPORTS:
             assert rows, table
-
-
-def _python_bytes(export, filters):
-    as_python = Export(
-        export.name, export.title, export.columns, lambda f: export.rows(f)
-    )
-    return b"".join(csv_chunks(as_python, filters, {}))
 
 
 @pytest.mark.postgres

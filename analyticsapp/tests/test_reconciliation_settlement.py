@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import re
-from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import time_machine
@@ -22,7 +21,7 @@ from orders.tests.factories import place_order
 from payments.gateway import OfflineGateway
 from payments.models import BalanceTransaction, Payment, Payout, Refund
 from payments.services.refunds import refund_issue
-from payments.services.settlement_sync import settlement_run
+from payments.tests.offline_books import charge_bt, pay_order, settle, uk_fee
 
 pytestmark = pytest.mark.django_db
 
@@ -39,45 +38,9 @@ def _at(n, hour=10):
     return DAY0.replace(hour=hour) + dt.timedelta(days=n)
 
 
-def uk_fee(amount: int) -> int:
-    """1.5 % + 20p, the percentage rounded half up (an independent statement)."""
-    variable = (Decimal(amount) * Decimal("0.015")).quantize(
-        Decimal(1), rounding=ROUND_HALF_UP
-    )
-    return int(variable) + 20
-
-
 def pounds(pennies: int) -> str:
     sign = "-" if pennies < 0 else ""
     return f"{sign}£{abs(pennies) / 100:,.2f}"
-
-
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """Run `action` with its after-commit deliveries, as production would."""
-
-    def call(action, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return call
-
-
-def _pay(run, customer, quantity):
-    order = place_order(
-        customer=customer, variants={VariantFactory(stock=10): quantity}
-    )
-    run(OfflineGateway().pay, order=order, session_id=f"cs_test_{order.pk}")
-    order.refresh_from_db()
-    assert order.status == "paid"
-    return order
-
-
-def _settle(run, at):
-    """The scheduled run at `at`: the day's payouts delivered, then the sync."""
-    with time_machine.travel(at, tick=False):
-        run(OfflineGateway().run_payouts)
-        run(settlement_run)
 
 
 def _build_snapshots():
@@ -90,10 +53,10 @@ def history(run, customer, ops_user):
     £5 of A refunded, £10 of B disputed and lost. Payouts run each morning of days
     2-5 (01:00 UTC); snapshots built for days 0-4."""
     with time_machine.travel(_at(0), tick=False):
-        a = _pay(run, customer, 1)
-        b = _pay(run, customer, 2)
+        a = pay_order(run, customer, quantity=1)
+        b = pay_order(run, customer, quantity=2)
     with time_machine.travel(_at(1), tick=False):
-        c = _pay(run, customer, 3)
+        c = pay_order(run, customer, quantity=3)
         run(
             refund_issue,
             order=a,
@@ -111,7 +74,7 @@ def history(run, customer, ops_user):
             outcome="lost",
         )
     for n in (2, 3, 4, 5):
-        _settle(run, _at(n, 1))
+        settle(run, _at(n, 1))
     _build_snapshots()
     return {"a": a, "b": b, "c": c, "ops": ops_user}
 
@@ -127,11 +90,6 @@ def _expected_payouts(h):
         DAYS[2]: _net(h["a"]) + _net(h["b"]),
         DAYS[3]: _net(h["c"]) - REFUND_PENNIES - DISPUTE_PENNIES - DISPUTE_FEE_PENNIES,
     }
-
-
-def _charge_bt(order):
-    charge = Payment.objects.get(order=order).stripe_charge_id
-    return BalanceTransaction.objects.get(charge_id=charge, type="charge")
 
 
 def _range():
@@ -239,15 +197,15 @@ def test_a_payout_page_lists_its_balance_transactions_linked_to_their_orders(
     assert response.status_code == 200
     lines = response.context["lines"]
     assert {bt.stripe_id for bt in lines} == {
-        _charge_bt(a).stripe_id,
-        _charge_bt(b).stripe_id,
+        charge_bt(a).stripe_id,
+        charge_bt(b).stripe_id,
     }
     assert {bt.order_number for bt in lines} == {a.number, b.number}
     html = response.content.decode()
     for order in (a, b):
         href = reverse("analyticsapp:reconciliation_order", args=[order.number])
         assert f'href="{href}"' in html
-        row = next(r for r in _rows(html) if r.startswith(_charge_bt(order).stripe_id))
+        row = next(r for r in _rows(html) if r.startswith(charge_bt(order).stripe_id))
         total, fee = order.total_pennies, uk_fee(order.total_pennies)
         assert f"{pounds(total)} {pounds(fee)} {pounds(total - fee)}" in row
     assert c.number not in html  # C was paid out the next day
@@ -355,7 +313,7 @@ def test_a_payment_without_its_balance_transaction_makes_an_explained_day(
     client, analyst, history
 ):
     c = history["c"]
-    _charge_bt(c).delete()  # as if Stripe had not made it yet
+    charge_bt(c).delete()  # as if Stripe had not made it yet
     _build_snapshots()
     response = _page(client, analyst, **_range())
     day1 = {d["day"]: d for d in response.context["days"]}[DAYS[1]]
@@ -380,17 +338,7 @@ def test_a_refund_that_failed_later_makes_explained_days(client, analyst, histor
     with time_machine.travel(_at(2, 12), tick=False):
         run(
             OfflineGateway().fail_refund,
-            refund={
-                "id": refund.stripe_refund_id,
-                "object": "refund",
-                "amount": refund.amount_pennies,
-                "charge": refund.stripe_charge_id,
-                "payment_intent": refund.stripe_payment_intent,
-                "currency": refund.currency.lower(),
-                "created": int(refund.stripe_created.timestamp()),
-                "reason": None,
-                "metadata": {"order_id": str(history["a"].pk)},
-            },
+            refund=refund,
         )
     refund.refresh_from_db()
     assert refund.status == "failed"
@@ -443,7 +391,7 @@ def test_the_balance_transactions_export_names_the_order_of_each_line(
         (history["b"], DAYS[2]),
         (history["c"], DAYS[3]),
     ]:
-        row = by_id[_charge_bt(order).stripe_id]
+        row = by_id[charge_bt(order).stripe_id]
         total = order.total_pennies
         assert row["order_number"] == order.number
         assert (row["type"], row["reporting_category"], row["currency"]) == (

@@ -2,21 +2,19 @@
 offline Stripe pipeline, opens its issue, and the issue resolves once it is fixed."""
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import pytest
 import time_machine
 from django.db.models import F
 
-from catalog.tests.factories import VariantFactory
 from monitoring.models import DataQualityIssue
 from monitoring.services import checks_run
-from orders.tests.factories import place_order
 from payments.gateway import OfflineGateway
 from payments.models import BalanceTransaction, Payment, Payout
 from payments.services.settlement import payout_difference, payouts_reconciled
 from payments.services.settlement_sync import settlement_run
+from payments.tests.offline_books import charge_bt, pay_order, settle, uk_fee
 
 pytestmark = pytest.mark.django_db
 
@@ -44,66 +42,25 @@ def _resolved(name):
     )
 
 
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    def call(action, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return call
-
-
-def _pay(run, customer, quantity=1):
-    order = place_order(
-        customer=customer, variants={VariantFactory(stock=10): quantity}
-    )
-    run(OfflineGateway().pay, order=order, session_id=f"cs_test_{order.pk}")
-    order.refresh_from_db()
-    assert order.status == "paid"
-    return order
-
-
-def _settle(run, at):
-    with time_machine.travel(at, tick=False):
-        run(OfflineGateway().run_payouts)
-        run(settlement_run)
-
-
-def _charge_bt(order):
-    charge = Payment.objects.get(order=order).stripe_charge_id
-    return BalanceTransaction.objects.get(charge_id=charge, type="charge")
-
-
-def _uk_fee(amount):
-    return (
-        int(
-            (Decimal(amount) * Decimal("0.015")).quantize(
-                Decimal(1), rounding=ROUND_HALF_UP
-            )
-        )
-        + 20
-    )
-
-
 # -- payout_lines_mismatch -----------------------------------------------------------
 
 
 def test_a_payout_whose_lines_do_not_add_up_is_an_issue_until_restored(run, customer):
     with time_machine.travel(_at(0), tick=False):
-        order = _pay(run, customer)
-    _settle(run, _at(2, 1))  # the payout made
-    _settle(run, _at(3, 1))  # paid and its lines listed
+        order = pay_order(run, customer)
+    settle(run, _at(2, 1))  # the payout made
+    settle(run, _at(3, 1))  # paid and its lines listed
     payout = Payout.objects.get()
     assert payout.lines_fetched_at is not None
     assert _open("payout_lines_mismatch") == []
 
-    line = _charge_bt(order)
+    line = charge_bt(order)
     line.net_pennies += 7
     line.save(update_fields=["net_pennies"])
     [issue] = _open("payout_lines_mismatch")
     assert issue.severity == "critical"
     assert issue.evidence["payout"] == payout.stripe_payout_id
-    net = order.total_pennies - _uk_fee(order.total_pennies)
+    net = order.total_pennies - uk_fee(order.total_pennies)
     assert issue.evidence["amount"] == payout.amount_pennies == net
     assert issue.evidence["lines_net"] == net + 7
     assert issue.evidence["difference"] == -7
@@ -116,8 +73,8 @@ def test_a_payout_whose_lines_do_not_add_up_is_an_issue_until_restored(run, cust
 
 def test_a_payout_not_yet_listed_is_not_a_mismatch(run, customer):
     with time_machine.travel(_at(0), tick=False):
-        _pay(run, customer)
-    _settle(run, _at(2, 1))  # made, pending: Stripe lists nothing yet
+        pay_order(run, customer)
+    settle(run, _at(2, 1))  # made, pending: Stripe lists nothing yet
     payout = Payout.objects.get()
     assert payout.lines_fetched_at is None
     assert _open("payout_lines_mismatch") == []
@@ -130,8 +87,8 @@ def test_a_failed_payout_is_an_issue_until_the_next_payout_pays_its_funds(
     run, customer
 ):
     with time_machine.travel(_at(0), tick=False):
-        order = _pay(run, customer)
-    _settle(run, _at(2, 1))
+        order = pay_order(run, customer)
+    settle(run, _at(2, 1))
     failed = Payout.objects.get()
     assert _open("payout_failed") == []
     with time_machine.travel(_at(2, 12), tick=False):
@@ -142,17 +99,17 @@ def test_a_failed_payout_is_an_issue_until_the_next_payout_pays_its_funds(
     assert issue.evidence["status"] == "failed"
     assert issue.evidence["failure_code"] == "account_closed"
     # Day 3: a new payout carries the returned funds, but it has not arrived yet.
-    _settle(run, _at(3, 1))
+    settle(run, _at(3, 1))
     # The failed payout's own lines are listed and add up to what the bank returned.
     [reconciled] = payouts_reconciled(Payout.objects.filter(pk=failed.pk))
     assert reconciled.lines == 1 and payout_difference(reconciled) == 0
-    assert _charge_bt(order).payout_stripe_id == failed.stripe_payout_id
+    assert charge_bt(order).payout_stripe_id == failed.stripe_payout_id
     again = Payout.objects.exclude(pk=failed.pk).get()
     assert again.status == "pending"
-    assert again.amount_pennies == order.total_pennies - _uk_fee(order.total_pennies)
+    assert again.amount_pennies == order.total_pennies - uk_fee(order.total_pennies)
     assert [i.pk for i in _open("payout_failed")] == [issue.pk]
     # Day 4: it is paid and its lines (the payout failure among them) listed.
-    _settle(run, _at(4, 1))
+    settle(run, _at(4, 1))
     again.refresh_from_db()
     assert again.status == "paid"
     assert _resolved("payout_failed")
@@ -166,9 +123,9 @@ def test_a_payment_without_balance_transaction_is_an_issue_only_after_the_grace(
 ):
     grace = dt.timedelta(hours=settings.SETTLEMENT_GRACE_HOURS)
     with time_machine.travel(_at(0), tick=False):
-        order = _pay(run, customer)
+        order = pay_order(run, customer)
     payment = Payment.objects.get(order=order)
-    _charge_bt(order).delete()  # Stripe's event carried only the id
+    charge_bt(order).delete()  # Stripe's event carried only the id
     with time_machine.travel(payment.paid_at + grace - dt.timedelta(minutes=5)):
         assert _open("payment_without_balance_transaction") == []
     with time_machine.travel(payment.paid_at + grace + dt.timedelta(minutes=5)):
@@ -178,7 +135,7 @@ def test_a_payment_without_balance_transaction_is_an_issue_only_after_the_grace(
         assert issue.evidence["amount"] == order.total_pennies
         # The settlement sync gets it from Stripe: resolved.
         run(settlement_run)
-        assert _charge_bt(order).fee_pennies == _uk_fee(order.total_pennies)
+        assert charge_bt(order).fee_pennies == uk_fee(order.total_pennies)
         assert _resolved("payment_without_balance_transaction")
 
 
@@ -186,7 +143,7 @@ def test_a_payment_with_its_balance_transaction_is_never_an_issue(
     run, customer, settings
 ):
     with time_machine.travel(_at(0), tick=False):
-        _pay(run, customer)
+        pay_order(run, customer)
     later = _at(0) + dt.timedelta(hours=settings.SETTLEMENT_GRACE_HOURS * 2)
     with time_machine.travel(later):
         assert _open("payment_without_balance_transaction") == []
@@ -204,7 +161,7 @@ def _drift_bps(amount, fee, bps, fixed):
 @pytest.fixture
 def charged(run, customer):
     with time_machine.travel(_at(0), tick=False):
-        return _pay(run, customer, quantity=2)
+        return pay_order(run, customer, quantity=2)
 
 
 def _fees_issues(when=None):
@@ -221,8 +178,8 @@ def test_a_pricing_change_beyond_the_tolerance_is_an_issue_until_it_matches(
     charged, settings
 ):
     amount = charged.total_pennies
-    fee = _charge_bt(charged).fee_pennies
-    assert fee == _uk_fee(amount)
+    fee = charge_bt(charged).fee_pennies
+    assert fee == uk_fee(amount)
     tolerance = settings.STRIPE_FEE_TOLERANCE_BPS
     fixed = settings.STRIPE_EXPECTED_FEE_FIXED_PENNIES
     # Expected pricing 0.5 % point above what Stripe charged beyond the tolerance.
@@ -252,7 +209,7 @@ def test_fees_above_or_below_the_pricing_well_beyond_the_tolerance_are_an_issue(
 ):
     """Stripe charging more than the pricing, or less, by the tolerance + 0.5 %."""
     amount = charged.total_pennies
-    bt = _charge_bt(charged)
+    bt = charge_bt(charged)
     tolerance = settings.STRIPE_FEE_TOLERANCE_BPS
     pennies = amount * (tolerance + 50) // 10000
     BalanceTransaction.objects.filter(pk=bt.pk).update(
@@ -278,7 +235,7 @@ def test_a_drift_just_beyond_the_tolerance_is_caught_either_way(
     charged, settings, direction
 ):
     amount = charged.total_pennies
-    bt = _charge_bt(charged)
+    bt = charge_bt(charged)
     tolerance = settings.STRIPE_FEE_TOLERANCE_BPS
     # The fewest pennies of drift that exceed the tolerance, and not a whole bps more.
     pennies = amount * tolerance // 10000 + 1

@@ -549,18 +549,29 @@ class OfflineGateway:
             ]
         transaction.on_commit(lambda: deliver(events))
 
-    def fail_refund(self, *, refund: dict) -> None:
+    def fail_refund(self, *, refund: Refund) -> None:
         """What Stripe sends when a refund that succeeded fails afterwards (the
-        bank returned it): `refund.failed`, dated now."""
+        bank returned it): `refund.failed` for the ledger's refund, dated now."""
         now = int(time.time())
+        order = refund.payment.order if refund.payment_id else None
         failed = dict(
-            refund,
+            {
+                "id": refund.stripe_refund_id,
+                "object": "refund",
+                "amount": refund.amount_pennies,
+                "charge": refund.stripe_charge_id,
+                "payment_intent": refund.stripe_payment_intent,
+                "currency": refund.currency.lower(),
+                "created": int(refund.stripe_created.timestamp()),
+                "reason": refund.reason or None,
+                "metadata": {"order_id": str(order.pk)} if order else {},
+            },
             status="failed",
             failure_reason="lost_or_stolen_card",
             failure_balance_transaction=refund_failure_bt(
-                refund["id"],
-                amount=refund["amount"],
-                currency=refund["currency"],
+                refund.stripe_refund_id,
+                amount=refund.amount_pennies,
+                currency=refund.currency.lower(),
                 created=now,
             ),
         )

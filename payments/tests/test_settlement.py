@@ -6,8 +6,6 @@ import datetime as dt
 import pytest
 import time_machine
 
-from catalog.tests.factories import VariantFactory
-from orders.tests.factories import place_order
 from payments.gateway import OfflineGateway
 from payments.models import BalanceTransaction, Payment, Payout
 from payments.services.refunds import refund_issue
@@ -19,6 +17,7 @@ from payments.services.settlement import (
     payouts_reconciled,
 )
 from payments.services.settlement_sync import settlement_run
+from payments.tests.offline_books import card_fee, charge_bt, pay_order, settle
 
 pytestmark = pytest.mark.django_db
 
@@ -26,50 +25,14 @@ UTC = dt.UTC
 DAY0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, 10:00 UTC
 
 
-def _fee(amount, bps, fixed=20):
-    """Card pricing, rounded half up: an independent statement of the rule."""
-    return (amount * bps * 2 + 10000) // 20000 + fixed
-
-
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """Run `action` with its after-commit deliveries, as production would."""
-
-    def call(action, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return call
-
-
-def _pay(run, customer, *, country="GB", quantity=1):
-    order = place_order(
-        customer=customer, variants={VariantFactory(stock=10): quantity}
-    )
-    if country != "GB":
-        order.shipping_country = country
-        order.save(update_fields=["shipping_country"])
-    run(OfflineGateway().pay, order=order, session_id=f"cs_test_{order.pk}")
-    order.refresh_from_db()
-    assert order.status == "paid"
-    return order
-
-
-def _charge_bt(order):
-    payment = Payment.objects.get(order=order)
-    return BalanceTransaction.objects.get(
-        charge_id=payment.stripe_charge_id, type="charge"
-    )
-
-
 @pytest.mark.parametrize(("country", "bps"), [("GB", 150), ("FR", 325)])
 def test_a_card_payment_has_its_balance_transaction_at_the_card_pricing(
     run, customer, country, bps
 ):
-    order = _pay(run, customer, country=country)
-    bt = _charge_bt(order)
+    order = pay_order(run, customer, country=country)
+    bt = charge_bt(order)
     assert bt.amount_pennies == order.total_pennies
-    assert bt.fee_pennies == _fee(order.total_pennies, bps)
+    assert bt.fee_pennies == card_fee(order.total_pennies, bps)
     assert bt.net_pennies == bt.amount_pennies - bt.fee_pennies
     assert (bt.currency, bt.status, bt.reporting_category) == (
         "GBP",
@@ -85,7 +48,7 @@ def test_a_card_payment_has_its_balance_transaction_at_the_card_pricing(
 def test_a_refund_and_a_lost_dispute_have_theirs_and_the_dispute_fee_is_apart(
     run, customer, ops_user
 ):
-    order = _pay(run, customer)
+    order = pay_order(run, customer)
     payment = Payment.objects.get(order=order)
     run(
         refund_issue,
@@ -111,13 +74,13 @@ def test_a_refund_and_a_lost_dispute_have_theirs_and_the_dispute_fee_is_apart(
     assert debit.net_pennies == debit.amount_pennies - 1500
     totals = fee_totals(BalanceTransaction.objects.all())
     assert totals == {
-        "stripe_fees": _fee(order.total_pennies, 150),
+        "stripe_fees": card_fee(order.total_pennies, 150),
         "dispute_fees": 1500,
     }
 
 
 def test_a_won_dispute_gives_the_amount_back_but_not_the_fee(run, customer):
-    order = _pay(run, customer)
+    order = pay_order(run, customer)
     charge = Payment.objects.get(order=order).stripe_charge_id
     run(
         OfflineGateway().open_dispute,
@@ -139,22 +102,13 @@ def _day(n, hour=10):
     return DAY0.replace(hour=hour) + dt.timedelta(days=n)
 
 
-def _settle(run, at):
-    """The scheduled run at `at`. Outside a test's transaction the payouts' events
-    are delivered as they are made; here they are delivered first, then the run
-    (whose own payouts step finds nothing left to do)."""
-    with time_machine.travel(at, tick=False):
-        run(OfflineGateway().run_payouts)
-        return run(settlement_run)
-
-
 def test_daily_payouts_pay_what_became_available_and_reconcile_to_the_penny(
     run, customer, ops_user
 ):
     with time_machine.travel(_day(0), tick=False):
-        first = _pay(run, customer)
+        first = pay_order(run, customer)
     with time_machine.travel(_day(1), tick=False):
-        second = _pay(run, customer, country="US", quantity=2)
+        second = pay_order(run, customer, country="US", quantity=2)
         run(
             refund_issue,
             order=first,
@@ -164,18 +118,18 @@ def test_daily_payouts_pay_what_became_available_and_reconcile_to_the_penny(
             actor=ops_user,
             idempotency_key="settle-refund-2",
         )
-    _settle(run, _day(2, 1))  # the first charge became available at 00:00
+    settle(run, _day(2, 1))  # the first charge became available at 00:00
     payout = Payout.objects.get()
     assert payout.status == "pending" and payout.lines_fetched_at is None
-    assert payout.amount_pennies == _charge_bt(first).net_pennies
-    _settle(run, _day(3, 1))  # paid (arrived), listed; a second payout made
+    assert payout.amount_pennies == charge_bt(first).net_pennies
+    settle(run, _day(3, 1))  # paid (arrived), listed; a second payout made
     payout.refresh_from_db()
     assert payout.status == "paid" and payout.lines_fetched_at is not None
-    assert list(payout_lines(payout.stripe_payout_id)) == [_charge_bt(first)]
+    assert list(payout_lines(payout.stripe_payout_id)) == [charge_bt(first)]
     second_payout = Payout.objects.exclude(pk=payout.pk).get()
-    expected = _charge_bt(second).net_pennies - 500  # the refund's debit
+    expected = charge_bt(second).net_pennies - 500  # the refund's debit
     assert second_payout.amount_pennies == expected
-    _settle(run, _day(4, 1))
+    settle(run, _day(4, 1))
     for row in payouts_reconciled():
         assert row.status == "paid"
         assert payout_difference(row) == 0
@@ -184,23 +138,23 @@ def test_daily_payouts_pay_what_became_available_and_reconcile_to_the_penny(
         )
     # A run repeated the same day makes nothing new.
     before = set(Payout.objects.values_list("stripe_payout_id", "status"))
-    _settle(run, _day(4, 2))
+    settle(run, _day(4, 2))
     assert set(Payout.objects.values_list("stripe_payout_id", "status")) == before
 
 
 def test_a_failed_payout_is_paid_again_by_the_next_one(run, customer):
     with time_machine.travel(_day(0), tick=False):
-        order = _pay(run, customer)
-    _settle(run, _day(2, 1))
+        order = pay_order(run, customer)
+    settle(run, _day(2, 1))
     payout = Payout.objects.get()
     with time_machine.travel(_day(2, 12), tick=False):
         run(OfflineGateway().fail_payout, payout_id=payout.stripe_payout_id)
     payout.refresh_from_db()
     assert (payout.status, payout.failure_code) == ("failed", "account_closed")
-    _settle(run, _day(3, 1))
+    settle(run, _day(3, 1))
     again = Payout.objects.exclude(pk=payout.pk).get()
-    assert again.amount_pennies == _charge_bt(order).net_pennies
-    _settle(run, _day(4, 1))
+    assert again.amount_pennies == charge_bt(order).net_pennies
+    settle(run, _day(4, 1))
     again.refresh_from_db()
     lines = list(payout_lines(again.stripe_payout_id))
     assert [bt.type for bt in lines] == ["payout_failure"]
@@ -209,14 +163,14 @@ def test_a_failed_payout_is_paid_again_by_the_next_one(run, customer):
 
 
 def test_the_sync_fetches_a_missing_balance_transaction_and_never_twice(run, customer):
-    order = _pay(run, customer)
-    bt = _charge_bt(order)
+    order = pay_order(run, customer)
+    bt = charge_bt(order)
     expected = (bt.stripe_id, bt.amount_pennies, bt.fee_pennies, bt.net_pennies)
     bt.delete()  # as if Stripe's event had carried only the id
     assert payments_without_bt().count() == 1
     counts = run(settlement_run)
     assert counts["recorded"] >= 1
-    again = _charge_bt(order)
+    again = charge_bt(order)
     assert (
         again.stripe_id,
         again.amount_pennies,
