@@ -87,6 +87,24 @@ def mug(transactional_db):
 
 
 @pytest.fixture
+def tea_towel(transactional_db):
+    """A second stocked product, without options."""
+    from catalog.services.products import (
+        VariantSpec,
+        category_get_or_create,
+        product_create,
+    )
+
+    return product_create(
+        name="Linen Tea Towel",
+        category=category_get_or_create(name="Kitchen"),
+        price_pennies=900,
+        description="Stonewashed linen that dries a teapot's worth of cups.",
+        variants=[VariantSpec(sku="TOWEL-OAT", option_values={}, stock=8)],
+    )
+
+
+@pytest.fixture
 def coffee_club(transactional_db):
     """A monthly subscription product, made as `seed_demo` makes them."""
     from catalog.services.products import (
@@ -102,6 +120,18 @@ def coffee_club(transactional_db):
         description="A bag of freshly roasted beans every month.",
         billing_interval="month",
         variants=[VariantSpec(sku="COFFEE-CLUB-SUB")],
+    )
+
+
+@pytest.fixture
+def analyst(transactional_db):
+    from accounts.services import user_create
+
+    return user_create(
+        email="analyst@example.com",
+        password=PASSWORD,
+        full_name="Anya Analyst",
+        roles=["analyst"],
     )
 
 

@@ -36,18 +36,6 @@ EXECUTIVE_CHARTS = [
 ]
 
 
-@pytest.fixture
-def analyst(transactional_db, password):
-    from accounts.services import user_create
-
-    return user_create(
-        email="analyst@example.com",
-        password=password,
-        full_name="Anya Analyst",
-        roles=["analyst"],
-    )
-
-
 def _place(customer, variant, quantity):
     from orders.tests.factories import place_order
 

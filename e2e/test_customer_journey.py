@@ -27,23 +27,6 @@ CHECKOUT_URL = re.compile(r"/payments/offline/cs_test_offline[0-9a-f]{24}/$")
 SUBSCRIPTION_CHECKOUT_URL = re.compile(r"/payments/offline/subscription/[^/]+/$")
 
 
-@pytest.fixture
-def tea_towel(transactional_db):
-    from catalog.services.products import (
-        VariantSpec,
-        category_get_or_create,
-        product_create,
-    )
-
-    return product_create(
-        name="Linen Tea Towel",
-        category=category_get_or_create(name="Kitchen"),
-        price_pennies=900,
-        description="Stonewashed linen that dries a teapot's worth of cups.",
-        variants=[VariantSpec(sku="TOWEL-OAT", option_values={}, stock=8)],
-    )
-
-
 def test_customer_browses_saves_to_wishlist_checks_out_pays_and_sees_the_paid_order(
     page, live_server, mug, tea_towel, shopper, password, a11y
 ):

@@ -22,37 +22,6 @@ from payments.tests.offline_books import uk_fee
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def analyst(transactional_db, password):
-    from accounts.services import user_create
-
-    return user_create(
-        email="analyst@example.com",
-        password=password,
-        full_name="Anya Analyst",
-        roles=["analyst"],
-    )
-
-
-@pytest.fixture
-def tea_towel(transactional_db):
-    from catalog.services.products import (
-        VariantSpec,
-        category_get_or_create,
-        product_create,
-    )
-
-    return product_create(
-        name="Linen Tea Towel",
-        category=category_get_or_create(name="Kitchen"),
-        price_pennies=900,
-        description="A stonewashed linen tea towel.",
-        variants=[
-            VariantSpec(sku="TOWEL-OAT", option_values={"colour": "Oat"}, stock=5)
-        ],
-    )
-
-
 def _pounds(pennies):
     return f"£{pennies / 100:,.2f}"
 

@@ -7,6 +7,7 @@ payments never imports analyticsapp (ARCHITECTURE.md: imports point down).
 """
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -92,28 +93,34 @@ def settlement_until_done(
     has for the history, with progress per round. Returns the counts summed, but
     `still_missing`, which is the last round's."""
     totals = {"payouts_listed": 0, "lines": 0, "recorded": 0, "errors": 0}
-    rounds = 0
-    while True:
-        rounds += 1
-        meter = None
-
-        def report(stage, done, total, *, _round=rounds):
-            nonlocal meter
-            if meter is None:
-                meter = ProgressMeter(
-                    progress,
-                    stage=f"balance transactions (round {_round})",
-                    unit="asks",
-                    total=total,
-                    every=PROGRESS_EVERY // 10,
-                )
-            meter.advance()
-
-        counts = settlement_sync(progress=report if progress else None)
+    for round_number in itertools.count(1):
+        report = _round_reporter(progress, round_number) if progress else None
+        counts = settlement_sync(progress=report)
         for key in totals:
             totals[key] += counts[key]
         if counts["recorded"] == 0 and counts["lines"] == 0:
             return {**totals, "still_missing": counts["still_missing"]}
+    raise AssertionError("unreachable")
+
+
+def _round_reporter(progress, round_number: int):
+    """settlement_sync's (stage, done, total) calls as ImportProgress lines; the
+    meter is made at the round's first ask, which knows the total."""
+    meter = None
+
+    def report(stage, done, total):
+        nonlocal meter
+        if meter is None:
+            meter = ProgressMeter(
+                progress,
+                stage=f"balance transactions (round {round_number})",
+                unit="asks",
+                total=total,
+                every=PROGRESS_EVERY // 10,
+            )
+        meter.advance()
+
+    return report
 
 
 def snapshots_rebuild_touched(

@@ -247,6 +247,44 @@ def dispute_bts(
     return bts
 
 
+def _card_charge(
+    charge_id: str,
+    pi_id: str,
+    *,
+    amount: int,
+    currency: str,
+    created: int,
+    country: str,
+    metadata: dict,
+    billing_details: dict,
+) -> dict:
+    """A succeeded card charge, with its balance transaction expanded."""
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "captured": True,
+        "currency": currency,
+        "created": created,
+        "paid": True,
+        "status": "succeeded",
+        "payment_intent": pi_id,
+        "metadata": metadata,
+        "billing_details": billing_details,
+        "refunded": False,
+        "payment_method_details": {"type": "card", "card": {"country": country}},
+        "balance_transaction": charge_bt(
+            charge_id,
+            amount=amount,
+            currency=currency,
+            country=country,
+            created=created,
+        ),
+    }
+
+
 def _payout_object(payout: Payout, **changes) -> dict:
     obj = {
         "id": payout.stripe_payout_id,
@@ -313,11 +351,12 @@ def _payout_window(created: dt.datetime, *, payout: str = ""):
         .values_list("stripe_created", flat=True)
         .first()
     )
-    lines = (
-        BalanceTransaction.objects.filter(available_on__lte=created)
-        .exclude(type="payout")
-        .filter(Q(payout_stripe_id="") | Q(payout_stripe_id=payout or None))
-    )
+    in_no_other = Q(payout_stripe_id="")
+    if payout:
+        in_no_other |= Q(payout_stripe_id=payout)
+    lines = BalanceTransaction.objects.filter(
+        in_no_other, available_on__lte=created
+    ).exclude(type="payout")
     if before is not None:
         lines = lines.filter(available_on__gt=before)
     return lines.order_by("stripe_id")
@@ -368,33 +407,16 @@ class OfflineGateway:
                 event_envelope("payment_intent.payment_failed", intent, created=now)
             ]
         else:
-            charge = {
-                "id": charge_id,
-                "object": "charge",
-                "amount": amount,
-                "amount_captured": amount,
-                "amount_refunded": 0,
-                "captured": True,
-                "currency": currency,
-                "created": now,
-                "paid": True,
-                "status": "succeeded",
-                "payment_intent": pi_id,
-                "metadata": order_metadata(order),
-                "billing_details": {"email": order.email, "name": order.shipping_name},
-                "refunded": False,
-                "payment_method_details": {
-                    "type": "card",
-                    "card": {"country": order.shipping_country},
-                },
-                "balance_transaction": charge_bt(
-                    charge_id,
-                    amount=amount,
-                    currency=currency,
-                    country=order.shipping_country,
-                    created=now,
-                ),
-            }
+            charge = _card_charge(
+                charge_id,
+                pi_id,
+                amount=amount,
+                currency=currency,
+                created=now,
+                country=order.shipping_country,
+                metadata=order_metadata(order),
+                billing_details={"email": order.email, "name": order.shipping_name},
+            )
             events = [
                 event_envelope(
                     "checkout.session.completed",
@@ -431,30 +453,16 @@ class OfflineGateway:
             "metadata": {},
             "receipt_email": email,
         }
-        charge = {
-            "id": charge_id,
-            "object": "charge",
-            "amount": amount_pennies,
-            "amount_captured": amount_pennies,
-            "amount_refunded": 0,
-            "captured": True,
-            "currency": currency,
-            "created": now,
-            "paid": True,
-            "status": "succeeded",
-            "payment_intent": pi_id,
-            "metadata": {},
-            "billing_details": {"email": email},
-            "refunded": False,
-            "payment_method_details": {"type": "card", "card": {"country": "GB"}},
-            "balance_transaction": charge_bt(
-                charge_id,
-                amount=amount_pennies,
-                currency=currency,
-                country="GB",
-                created=now,
-            ),
-        }
+        charge = _card_charge(
+            charge_id,
+            pi_id,
+            amount=amount_pennies,
+            currency=currency,
+            created=now,
+            country="GB",
+            metadata={},
+            billing_details={"email": email},
+        )
         events = [
             event_envelope("payment_intent.succeeded", intent, created=now),
             event_envelope("charge.succeeded", charge, created=now),
