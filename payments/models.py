@@ -420,3 +420,36 @@ class BalanceTransaction(TimeStampedModel):
 
     def __str__(self):
         return f"{self.stripe_id} {self.type} {self.net_pennies}"
+
+
+class HistoryCheckpoint(TimeStampedModel):
+    """How far a history backfill has read one Stripe object list, so a run that
+    stops (Ctrl-C, a crash, a storm of 429s) resumes there
+    (`payments.services.backfill`)."""
+
+    source = models.CharField(
+        max_length=255, help_text='"api", or "dir:" and the directory read.'
+    )
+    resource = models.CharField(max_length=32, help_text="Stripe's list name.")
+    cursor = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The last object id read (api) or the last line (dir).",
+    )
+    count = models.BigIntegerField(default=0, help_text="Objects read so far.")
+    touched_from = models.DateField(
+        null=True, blank=True, help_text="The first business day its money touched."
+    )
+    touched_to = models.DateField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["source", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "resource"], name="history_checkpoint_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.source} {self.resource} at {self.cursor or 'start'}"

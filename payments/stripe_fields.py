@@ -87,13 +87,17 @@ def invoice_subscription(invoice: dict) -> str:
 
 
 def order_for(*objs: dict) -> Order | None:
-    """Our order named by `metadata.order_id` (or `client_reference_id`)."""
+    """Our order named by `metadata.order_id` (or `client_reference_id`). When the
+    metadata also gives an `order_number` (ours always does), it must be that
+    order's: another shop's `order_id` in a merchant's older history (WooCommerce's
+    plugin writes one too) never claims our order of the same id."""
     for obj in objs:
         metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        number = metadata.get("order_number")
         for raw in (metadata.get("order_id"), obj.get("client_reference_id")):
             if isinstance(raw, str | int) and str(raw).isdigit():
                 order = Order.objects.filter(pk=int(raw)).first()
-                if order is not None:
+                if order is not None and number in (None, "", order.number):
                     return order
     return None
 

@@ -15,6 +15,7 @@ from django.db.models import Max
 
 from analyticsapp.models import DailySnapshot, MrrDailySnapshot
 from analyticsapp.services.snapshots import snapshots_build
+from payments.services.backfill import BackfillSummary, history_backfill
 from payments.services.importing import (
     PROGRESS_EVERY,
     ImportProgress,
@@ -35,6 +36,7 @@ class HistoryImport:
     rebuilt_from: dt.date | None = None
     rebuilt_to: dt.date | None = None
     settled: dict | None = None  # settlement_sync's counts, summed over its rounds
+    backfill: BackfillSummary | None = None  # an object-list import's
 
     @property
     def rebuilt_days(self) -> int:
@@ -82,6 +84,53 @@ def stripe_history_import(
         rebuilt_from=rebuilt_from,
         rebuilt_to=rebuilt_to,
         settled=settled,
+    )
+
+
+def stripe_objects_import(
+    *,
+    source,
+    actor_label: str,
+    restart: bool = False,
+    rebuild: bool = True,
+    settle: bool = True,
+    progress: Callable[[ImportProgress], None] | None = None,
+    stop_after_pages: int | None = None,
+) -> HistoryImport:
+    """Backfill a merchant's Stripe history from its object lists (the API or an
+    export directory: `payments.services.backfill`), ask Stripe for the balance
+    transactions still missing, then rebuild the snapshots of the days touched,
+    once, at the end. A run stopped early (`stop_after_pages`) rebuilds nothing:
+    the run that finishes it does.
+
+    Writes what `history_backfill` writes, then what `settlement_sync` and
+    `snapshots_rebuild_touched` write (unless `settle` / `rebuild` are false).
+    """
+    backfill = history_backfill(
+        source,
+        actor_label=actor_label,
+        restart=restart,
+        progress=progress,
+        stop_after_pages=stop_after_pages,
+    )
+    summary = backfill.events
+    if not backfill.finished:
+        return HistoryImport(summary=summary, backfill=backfill)
+    settled = settlement_until_done(progress=progress) if settle else None
+    if not rebuild or summary.touched_from is None:
+        return HistoryImport(summary=summary, settled=settled, backfill=backfill)
+    rebuilt_from, rebuilt_to = snapshots_rebuild_touched(
+        date_from=summary.touched_from,
+        date_to=summary.touched_to,
+        triggered_by=f"import_stripe_history:{actor_label}"[:254],
+        progress=progress,
+    )
+    return HistoryImport(
+        summary=summary,
+        rebuilt_from=rebuilt_from,
+        rebuilt_to=rebuilt_to,
+        settled=settled,
+        backfill=backfill,
     )
 
 

@@ -1,6 +1,8 @@
 """The real gateway: Stripe's API through the official SDK."""
 
+import json
 import time
+from collections.abc import Callable
 
 import stripe
 from django.conf import settings
@@ -14,13 +16,58 @@ from payments.gateway.checkout_session import (
 )
 from payments.gateway.guard import network_call
 
+# Stripe's list endpoints the history backfill reads (`payments.services.backfill`),
+# by API resource name: the extra parameters each list takes.
+LISTS = {
+    "prices": {},
+    "customers": {},
+    "payment_intents": {"expand": ["data.latest_charge"]},
+    "charges": {},
+    "refunds": {},
+    "disputes": {},
+    "invoices": {"expand": ["data.payments"]},
+    "subscriptions": {"status": "all"},
+    "payouts": {},
+    "balance_transactions": {},
+    "events": {},
+}
+
+
+class ListNotFound(LookupError):
+    """The server has no such list (a Stripe-compatible one may lack some)."""
+
+
+RATE_LIMIT_TRIES = 8  # 1 + 2 + 4 + ... + 64 s: over two minutes of 429s, then give up
+
+
+def with_backoff(
+    call: Callable[[], object],
+    *,
+    tries: int = RATE_LIMIT_TRIES,
+    sleep: Callable[[float], None] = time.sleep,
+):
+    """`call()`, waiting and trying again while Stripe answers 429 (rate limited):
+    1 s, then twice as long each time; the SDK retries only network errors and
+    conflicts. The last RateLimitError is raised."""
+    for attempt in range(tries):
+        try:
+            return call()
+        except stripe.RateLimitError:
+            if attempt == tries - 1:
+                raise
+            sleep(2.0**attempt)
+    raise AssertionError("unreachable")
+
 
 class StripeGateway:
     """Stripe's API through the official SDK, pinned to STRIPE_API_VERSION, at
     STRIPE_API_BASE (Stripe's own, or a Stripe-compatible server such as
     localstripe)."""
 
-    def __init__(self, *, http_client=None):
+    def __init__(
+        self, *, http_client=None, sleep: Callable[[float], None] = time.sleep
+    ):
+        self.sleep = sleep  # between tries after a 429
         self.client = stripe.StripeClient(
             settings.STRIPE_SECRET_KEY,
             stripe_version=settings.STRIPE_API_VERSION,
@@ -161,8 +208,37 @@ class StripeGateway:
         )
         return refund.to_dict()
 
+    @network_call
+    def list_page(
+        self,
+        *,
+        resource: str,
+        starting_after: str = "",
+        created_gte: int | None = None,
+        limit: int = 100,
+    ) -> tuple[list[dict], bool]:
+        """One page of a Stripe list, newest first: (objects, has_more). Pages on
+        with `starting_after` (the last id of the page before); `created_gte`
+        keeps only objects made at or after that Stripe time. Waits out 429s."""
+        params = {"limit": limit, **LISTS[resource]}
+        if starting_after:
+            params["starting_after"] = starting_after
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        service = getattr(self.client.v1, resource)
+        try:
+            page = with_backoff(lambda: service.list(params=params), sleep=self.sleep)
+        except stripe.StripeError as exc:
+            if exc.http_status == 404:
+                raise ListNotFound(resource) from exc
+            raise
+        # The objects as Stripe sent them (the SDK turns decimal strings into
+        # Decimals, which an event body cannot hold).
+        body = json.loads(page.last_response.body)
+        return body["data"], bool(body.get("has_more"))
+
     # Money to the bank (payments.services.settlement): read-only, retried by the
-    # SDK on rate limits and network errors (max_network_retries), never in a lock.
+    # SDK on network errors (max_network_retries), never in a lock.
 
     @network_call
     def charge_balance_transaction(self, *, charge: str) -> dict | None:

@@ -96,6 +96,26 @@ class ImportSummary:
     def events(self) -> int:
         return sum(sum(counts.values()) for counts in self.by_type.values())
 
+    def merge(self, other: "ImportSummary") -> None:
+        """Add another summary's outcomes, invalid lines and touched days."""
+        for event_type, counts in other.by_type.items():
+            self.by_type.setdefault(event_type, Counter()).update(counts)
+        self.invalid_count += other.invalid_count
+        self.invalid += other.invalid[: max(INVALID_KEPT - len(self.invalid), 0)]
+        for day in (other.touched_from, other.touched_to):
+            if day is not None:
+                self.touched_from = min(day, self.touched_from or day)
+                self.touched_to = max(day, self.touched_to or day)
+
+    def touch(self, moments: list[int]) -> None:
+        """Widen the touched days to these Stripe times."""
+        span = _touched(moments)
+        if span is None:
+            return
+        first, last = span
+        self.touched_from = min(first, self.touched_from or first)
+        self.touched_to = max(last, self.touched_to or last)
+
     @property
     def touched_days(self) -> int:
         if self.touched_from is None or self.touched_to is None:
@@ -268,6 +288,62 @@ def _touched(moments: list[int]) -> tuple[dt.date, dt.date] | None:
     return _day_of(min(moments)), _day_of(max(moments))
 
 
+def queued_event(event: dict, *, line: int = 0) -> _Queued:
+    """An event made here (not read from a file) in the form `events_feed` takes;
+    raises BadEvent when it is not one the inbox can store."""
+    event = _check_storable(_check_shape(event))
+    return _Queued(
+        created=event["created"],
+        event_id=event["id"],
+        line=line,
+        text=json.dumps(event),
+        event_type=event["type"],
+    )
+
+
+def events_feed(
+    queued: list[_Queued],
+    summary: ImportSummary,
+    *,
+    advance: Callable[[], None] | None = None,
+) -> None:
+    """Store and process these events through the inbox, oldest first, counting
+    each outcome in `summary` and widening its touched days.
+
+    An event already in the inbox (or earlier in `queued`) is a duplicate, left
+    as it was. Events that waited since earlier deliveries and were applied now
+    count on their days too. Writes what the webhook writes for each event.
+    """
+    queued = sorted(queued)
+    waiting_before = list(
+        StripeEvent.objects.filter(status=Status.PENDING).values_list("pk", flat=True)
+    )
+    known = _already_handled([item.event_id for item in queued])
+    stored: list[int] = []
+    moments: list[int] = []
+    for item in queued:
+        if item.event_id in known:  # in the inbox, or earlier in this file
+            summary.count(item.event_type, "duplicate")
+        else:
+            pk, event_moments = _store_and_process(item, summary)
+            if pk is not None:
+                stored.append(pk)
+                moments.extend(event_moments)
+            known.add(item.event_id)
+        if advance is not None:
+            advance()
+    for start in range(0, len(stored), 500):
+        chunk = StripeEvent.objects.filter(pk__in=stored[start : start + 500])
+        for event_type, status in chunk.values_list("type", "status"):
+            summary.count(event_type, _OUTCOME_OF_STATUS.get(status, "pending"))
+    woken = StripeEvent.objects.filter(pk__in=waiting_before).exclude(
+        status=Status.PENDING
+    )
+    for payload in woken.values_list("payload", flat=True).iterator():
+        moments.extend(_money_moments(payload))
+    summary.touch(moments)
+
+
 def events_import(
     *,
     lines: Iterable[str],
@@ -293,39 +369,10 @@ def events_import(
     began = time.monotonic()
     summary = ImportSummary(file_name=file_name)
     queued = _read(lines, summary)
-    waiting_before = list(
-        StripeEvent.objects.filter(status=Status.PENDING).values_list("pk", flat=True)
-    )
     meter = ProgressMeter(
         progress, stage="events", unit="events", total=len(queued), every=progress_every
     )
-    known = _already_handled([item.event_id for item in queued])
-    stored: list[int] = []
-    moments: list[int] = []
-    for item in queued:
-        if item.event_id in known:  # in the inbox, or earlier in this file
-            summary.count(item.event_type, "duplicate")
-        else:
-            pk, event_moments = _store_and_process(item, summary)
-            if pk is not None:
-                stored.append(pk)
-                moments.extend(event_moments)
-            known.add(item.event_id)
-        meter.advance()
-    for start in range(0, len(stored), 500):
-        chunk = StripeEvent.objects.filter(pk__in=stored[start : start + 500])
-        for event_type, status in chunk.values_list("type", "status"):
-            summary.count(event_type, _OUTCOME_OF_STATUS.get(status, "pending"))
-    # Events left waiting by earlier deliveries and applied now count on their days.
-    woken = StripeEvent.objects.filter(pk__in=waiting_before).exclude(
-        status=Status.PENDING
-    )
-    for payload in woken.values_list("payload", flat=True).iterator():
-        moments.extend(_money_moments(payload))
-
-    span = _touched(moments)
-    if span is not None:
-        summary.touched_from, summary.touched_to = span
+    events_feed(queued, summary, advance=meter.advance)
     summary.seconds = time.monotonic() - began
     audit_record(
         event_type="stripe_events.imported",

@@ -77,51 +77,63 @@ class Command(BaseCommand):
             )
 
     def _progress(self, p: ImportProgress) -> None:
-        self.stdout.write(
-            f"  {p.stage}: {p.done}/{p.total} {p.unit} "
-            f"({p.done * 100 // max(p.total, 1)}%), {p.rate:.0f} {p.unit}/s, "
-            f"ETA {p.eta_seconds:.0f}s"
-        )
+        progress_line(self, p)
 
     def _report(self, done: HistoryImport) -> None:
+        report_events(self, done)
         summary = done.summary
-        width = max([len("event type"), *map(len, summary.by_type)])
-        header = f"{'event type':<{width}}" + "".join(f"{c:>10}" for c in COLUMNS)
-        self.stdout.write(header)
-        self.stdout.write("-" * len(header))
-        for event_type, counts in sorted(summary.by_type.items()):
-            cells = [counts[o] for o in OUTCOMES] + [sum(counts.values())]
-            self.stdout.write(
-                f"{event_type:<{width}}" + "".join(f"{c:>10}" for c in cells)
-            )
-        totals = summary.totals
-        cells = [totals[o] for o in OUTCOMES] + [summary.events]
-        self.stdout.write("-" * len(header))
-        self.stdout.write(f"{'all':<{width}}" + "".join(f"{c:>10}" for c in cells))
-        if summary.invalid_count:
-            shown = ", ".join(f"{i.line} ({i.reason})" for i in summary.invalid[:10])
-            more = summary.invalid_count - min(len(summary.invalid), 10)
-            self.stderr.write(
-                f"{summary.invalid_count} invalid line(s) skipped: {shown}"
-                + (f" and {more} more" if more > 0 else "")
-            )
-        if done.settled is not None:
-            settled = done.settled
-            self.stdout.write(
-                f"balance transactions: {settled['recorded']} recorded, "
-                f"{settled['lines']} payout line(s) from {settled['payouts_listed']} "
-                f"payout(s), {settled['still_missing']} not at Stripe yet, "
-                f"{settled['errors']} Stripe error(s) (asked again every 5 minutes)"
-            )
-        if done.rebuilt_from:
-            self.stdout.write(
-                f"snapshots rebuilt {done.rebuilt_from}..{done.rebuilt_to} "
-                f"({done.rebuilt_days} days)"
-            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"imported {summary.file_name}: {summary.lines} line(s), "
-                f"{summary.events} event(s), {totals['new']} new, "
-                f"{totals['duplicate']} duplicate(s) in {summary.seconds:.1f}s"
+                f"{summary.events} event(s), {summary.totals['new']} new, "
+                f"{summary.totals['duplicate']} duplicate(s) in {summary.seconds:.1f}s"
             )
+        )
+
+
+def progress_line(command: BaseCommand, p: ImportProgress) -> None:
+    """One progress line: done of total (when known), rate and ETA."""
+    if p.total:
+        where = f"{p.done}/{p.total} {p.unit} ({p.done * 100 // p.total}%)"
+        eta = f", ETA {p.eta_seconds:.0f}s"
+    else:
+        where, eta = f"{p.done} {p.unit}", ""
+    command.stdout.write(f"  {p.stage}: {where}, {p.rate:.0f} {p.unit}/s{eta}")
+
+
+def report_events(command: BaseCommand, done: HistoryImport) -> None:
+    """The events table, invalid lines, settlement and rebuild of an import."""
+    summary = done.summary
+    width = max([len("event type"), *map(len, summary.by_type)])
+    header = f"{'event type':<{width}}" + "".join(f"{c:>10}" for c in COLUMNS)
+    command.stdout.write(header)
+    command.stdout.write("-" * len(header))
+    for event_type, counts in sorted(summary.by_type.items()):
+        cells = [counts[o] for o in OUTCOMES] + [sum(counts.values())]
+        command.stdout.write(
+            f"{event_type:<{width}}" + "".join(f"{c:>10}" for c in cells)
+        )
+    totals = summary.totals
+    cells = [totals[o] for o in OUTCOMES] + [summary.events]
+    command.stdout.write("-" * len(header))
+    command.stdout.write(f"{'all':<{width}}" + "".join(f"{c:>10}" for c in cells))
+    if summary.invalid_count:
+        shown = ", ".join(f"{i.line} ({i.reason})" for i in summary.invalid[:10])
+        more = summary.invalid_count - min(len(summary.invalid), 10)
+        command.stderr.write(
+            f"{summary.invalid_count} invalid line(s) skipped: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
+    if done.settled is not None:
+        settled = done.settled
+        command.stdout.write(
+            f"balance transactions: {settled['recorded']} recorded, "
+            f"{settled['lines']} payout line(s) from {settled['payouts_listed']} "
+            f"payout(s), {settled['still_missing']} not at Stripe yet, "
+            f"{settled['errors']} Stripe error(s) (asked again every 5 minutes)"
+        )
+    if done.rebuilt_from:
+        command.stdout.write(
+            f"snapshots rebuilt {done.rebuilt_from}..{done.rebuilt_to} "
+            f"({done.rebuilt_days} days)"
         )

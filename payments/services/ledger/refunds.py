@@ -101,14 +101,21 @@ def refund_record(
 
 
 def _link_request(refund: Refund, obj: dict) -> None:
-    """The ops request behind this refund, if any: marked sent, its key, who asked
-    and what to restock copied onto the refund (the order's lock is held)."""
+    """The ops request for this refund's payment behind it, if any: marked sent,
+    its key, who asked and what to restock copied onto the refund (the order's
+    lock is held)."""
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     key = metadata.get("refund_request")
     condition = Q(stripe_refund_id=refund.stripe_refund_id)
     if isinstance(key, str) and key:
         condition |= Q(idempotency_key=key)
-    request = RefundRequest.objects.filter(condition).order_by("pk").first()
+    # Only a request for this refund's payment: a key in another refund's
+    # metadata (a copied refund, a reused key) never claims it.
+    request = (
+        RefundRequest.objects.filter(condition, payment=refund.payment)
+        .order_by("pk")
+        .first()
+    )
     if request is None:
         return
     if request.status == RefundRequest.Status.REFUSED:
