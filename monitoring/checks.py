@@ -734,3 +734,46 @@ def fees_off_expected():
                 )
             )  # fmt: skip
     return findings
+
+
+# A gap in received events: longer than four times the usual interval between
+# them (last 30 days), at least 6 hours, and at most Stripe's 3 days of retries.
+GAP_MIN, GAP_MAX, GAP_FACTOR = dt.timedelta(hours=6), dt.timedelta(days=3), 4
+
+
+@check(
+    "stripe_events_gap",
+    "high",
+    "No Stripe event has arrived for unusually long while Stripe is configured: the "
+    "webhook endpoint may be down (the hourly catch-up applies what it missed).",
+)
+def stripe_events_gap():
+    if not settings.PAYMENTS_USE_STRIPE:
+        return []  # offline payments: no Stripe to send anything
+    now = timezone.now()
+    last = StripeEvent.objects.aggregate(last=Max("received_at"))["last"]
+    if last is None:
+        return []  # nothing ever arrived: a shop before its first sale
+    month = StripeEvent.objects.filter(received_at__gte=now - dt.timedelta(days=30))
+    arrived = month.count()
+    usual = dt.timedelta(days=30) / arrived if arrived else GAP_MAX
+    allowed = min(max(GAP_FACTOR * usual, GAP_MIN), GAP_MAX)
+    quiet = now - last
+    if quiet <= allowed:
+        return []
+    hours = quiet.total_seconds() / 3600
+    return [
+        Finding(
+            f"gap:{last.isoformat()}",
+            f"No Stripe event for {hours:.0f} h (the last arrived {last:%Y-%m-%d %H:%M}"
+            f" UTC; usually one every {usual.total_seconds() / 3600:.1f} h): is the "
+            "webhook endpoint reachable? `manage.py sync_stripe` applies what Stripe "
+            "sent meanwhile.",
+            {
+                "last_received": last.isoformat(),
+                "quiet_hours": round(hours, 1),
+                "allowed_hours": round(allowed.total_seconds() / 3600, 1),
+                "events_last_30_days": arrived,
+            },
+        )
+    ]

@@ -15,6 +15,7 @@ from monitoring.checks import Severity as SEVERITY_ORDER
 from monitoring.forms import AuditFilterForm, IssueFilterForm
 from monitoring.models import DataQualityIssue
 from monitoring.services import issue_set_status, open_counts
+from payments.models import HistoryCheckpoint
 
 AUDIT_COLUMNS = [
     "created_at",
@@ -99,8 +100,22 @@ def issues(request):
                 for kind, title in KINDS.items()
             ],
             "query": query.urlencode(),
+            "backfills": _backfills() if request.user.has_role(Role.ADMIN) else None,
         },
     )
+
+
+def _backfills() -> list[dict]:
+    """Each history backfill and catch-up with where each of its lists stands."""
+    found: dict[str, dict] = {}
+    for row in HistoryCheckpoint.objects.order_by("source", "id"):
+        entry = found.setdefault(row.source, {"source": row.source, "lists": []})
+        entry["lists"].append(row)
+    for entry in found.values():
+        entry["finished"] = all(r.finished_at for r in entry["lists"])
+        entry["objects"] = sum(r.count for r in entry["lists"])
+        entry["updated"] = max(r.updated_at for r in entry["lists"])
+    return list(found.values())
 
 
 def issue_detail(request, pk):

@@ -16,6 +16,7 @@ from django.db.models import Max
 from analyticsapp.models import DailySnapshot, MrrDailySnapshot
 from analyticsapp.services.snapshots import snapshots_build
 from payments.services.backfill import BackfillSummary, history_backfill
+from payments.services.catch_up import CatchUp, stripe_catch_up
 from payments.services.importing import (
     PROGRESS_EVERY,
     ImportProgress,
@@ -132,6 +133,23 @@ def stripe_objects_import(
         settled=settled,
         backfill=backfill,
     )
+
+
+def stripe_catch_up_and_rebuild(
+    *, gateway, actor_label: str, since: dt.datetime | None = None
+) -> tuple[CatchUp, tuple[dt.date, dt.date] | None]:
+    """The events the inbox missed, asked of Stripe and applied
+    (`payments.services.catch_up`), then the snapshots of the days they touched
+    rebuilt. Returns the catch-up and the days rebuilt (None: nothing was new)."""
+    caught = stripe_catch_up(gateway=gateway, actor_label=actor_label, since=since)
+    if caught.summary.totals["new"] == 0 or caught.summary.touched_from is None:
+        return caught, None
+    rebuilt = snapshots_rebuild_touched(
+        date_from=caught.summary.touched_from,
+        date_to=caught.summary.touched_to,
+        triggered_by=f"stripe_catch_up:{actor_label}"[:254],
+    )
+    return caught, rebuilt
 
 
 def settlement_until_done(

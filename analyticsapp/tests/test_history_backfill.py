@@ -18,6 +18,8 @@ from django.forms.models import model_to_dict
 
 from analyticsapp.models import DailySnapshot, MrrDailySnapshot
 from analyticsapp.services.history import stripe_history_import, stripe_objects_import
+from analyticsapp.tasks import import_stripe_history_task
+from audit.models import AuditLog
 from payments.gateway import StripeGateway
 from payments.gateway.offline import _bt_object
 from payments.models import (
@@ -173,3 +175,20 @@ def test_object_lists_give_the_live_books_again_and_resume(tmp_path, settings):
     assert slept == [1.0] * len(http.limited)  # one wait per list, then served
     pages = [q for resource, q in http.asked if resource == "payment_intents"]
     assert pages[-1]["starting_after"] and pages[-1]["limit"] == "100"
+
+
+@pytest.mark.django_db
+def test_the_backfill_runs_as_a_job_and_says_what_it_read(tmp_path):
+    lines = _history()[:400]
+    events = [json.loads(line) for line in lines]
+    directory = tmp_path / "export"
+    write_lists(objects_from_events(events), directory)
+    counts = import_stripe_history_task(from_dir=str(directory))
+    assert counts["objects"]["charges"] == sum(
+        1 for line in directory.joinpath("charges.jsonl").open()
+    )
+    assert counts["new_events"] > 0
+    intents = map(json.loads, directory.joinpath("payment_intents.jsonl").open())
+    assert Payment.objects.count() == sum(i["status"] == "succeeded" for i in intents)
+    job = AuditLog.objects.get(event_type="job.import_stripe_history")
+    assert job.metadata["outcome"] == "ran"

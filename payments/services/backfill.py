@@ -63,6 +63,7 @@ RESOURCES = (
     "balance_transactions",
 )
 PAGE_SIZE = 100
+HISTORY_EVENT_PREFIX = "evt_hist_"  # the events a backfill makes, not Stripe's
 DISPUTE_CLOSED = {"won", "lost", "warning_closed", "charge_refunded", "prevented"}
 SUBSCRIPTION_ENDED = {"canceled", "incomplete_expired"}
 
@@ -220,7 +221,7 @@ def _event(event_type: str, obj: dict, created: int) -> dict:
     body = json.dumps([event_type, created, obj], sort_keys=True, default=str)
     digest = hashlib.sha256(body.encode()).hexdigest()[:32]
     return {
-        "id": f"evt_hist_{digest}",
+        "id": f"{HISTORY_EVENT_PREFIX}{digest}",
         "object": "event",
         "type": event_type,
         "created": created,
