@@ -192,3 +192,20 @@ def test_the_backfill_runs_as_a_job_and_says_what_it_read(tmp_path):
     assert Payment.objects.count() == sum(i["status"] == "succeeded" for i in intents)
     job = AuditLog.objects.get(event_type="job.import_stripe_history")
     assert job.metadata["outcome"] == "ran"
+
+
+def test_the_shipped_object_lists_are_the_sample_years_objects(tmp_path):
+    """docs/samples/merchant_year_objects/ is what scripts/objects_from_events.py
+    makes of the sample year, and merchant_last_30_days.jsonl its last 30 days."""
+    lines = SAMPLE.read_text().splitlines()
+    write_lists(objects_from_events(map(json.loads, lines)), tmp_path)
+    shipped = SAMPLE.parent / "merchant_year_objects"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(
+        p.name for p in tmp_path.iterdir()
+    )
+    for made in tmp_path.iterdir():
+        assert (shipped / made.name).read_bytes() == made.read_bytes(), made.name
+    last = max(json.loads(line)["created"] for line in lines)
+    recent = [line for line in lines if json.loads(line)["created"] > last - 30 * 86400]
+    tail = (SAMPLE.parent / "merchant_last_30_days.jsonl").read_text().splitlines()
+    assert tail == recent
