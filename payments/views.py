@@ -1,6 +1,7 @@
 import secrets
 
 from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +19,7 @@ from payments.services.checkout import checkout_start
 from payments.services.exceptions import exception_resolve
 from payments.services.refunds import refund_issue
 from payments.services.reprocess import events_reprocess
-from payments.webhook import receive
+from payments.webhook import MAX_BODY_BYTES, TOO_BIG, receive
 
 
 @csrf_exempt
@@ -26,9 +27,17 @@ def webhook(request):
     """Stripe's deliveries. No session, no CSRF: the signature is the credential."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    result = receive(
-        body=request.body, signature=request.headers.get("Stripe-Signature")
-    )
+    # One size limit whatever the size: refused before Django reads a body past its
+    # own upload limit (which would answer 400).
+    length = request.headers.get("Content-Length", "")
+    too_big = HttpResponse(TOO_BIG, status=413, content_type="text/plain")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return too_big
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return too_big
+    result = receive(body=body, signature=request.headers.get("Stripe-Signature"))
     return HttpResponse(result.message, status=result.status, content_type="text/plain")
 
 

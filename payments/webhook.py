@@ -10,6 +10,7 @@ apply yet stays `pending` until its prerequisite arrives.
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 import stripe
@@ -20,7 +21,9 @@ from payments.services import inbox
 
 logger = logging.getLogger("payments.webhook")
 MAX_BODY_BYTES = 1024 * 1024
-TOLERANCE_SECONDS = 300
+TOO_BIG = "body larger than 1 MiB"
+TOLERANCE_SECONDS = 300  # a signature's timestamp this far in the past or future
+MAX_DEPTH = 64  # Stripe's objects nest a dozen levels at most
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,40 @@ def verify(body: bytes, signature: str | None) -> dict:
             error = exc
     else:
         raise error or stripe.SignatureVerificationError("no secret set", signature)
+    # Stripe's check refuses old timestamps only; one from the future is as stale.
+    if _signed_at(signature) > time.time() + TOLERANCE_SECONDS:
+        raise stripe.SignatureVerificationError("Timestamp in the future", signature)
     try:
         data = json.loads(text)
+    except RecursionError as exc:
+        raise BadEvent(f"body nests deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:
         raise BadEvent("body is not JSON") from exc
+    if _depth(data) > MAX_DEPTH:
+        raise BadEvent(f"body nests deeper than {MAX_DEPTH} levels")
     return _check_shape(data)
+
+
+def _signed_at(signature: str) -> int:
+    """The `t=` of a Stripe-Signature header (0 when absent: the check refused it)."""
+    for item in signature.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def _depth(value) -> int:
+    """How deep JSON containers nest, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _check_shape(data) -> dict:
@@ -104,7 +136,7 @@ def receive(*, body: bytes, signature: str | None) -> WebhookResult:
     """
     if len(body) > MAX_BODY_BYTES:
         _log_refused(f"body of {len(body)} bytes is larger than 1 MiB")
-        return WebhookResult(413, "body larger than 1 MiB")
+        return WebhookResult(413, TOO_BIG)
     try:
         data = verify(body, signature)
     except stripe.SignatureVerificationError as exc:

@@ -61,6 +61,10 @@ def _body(event):
         ("event without id", 400),
         ("event without data.object", 400),
         ("2 MiB body", 413),
+        ("4 MiB body", 413),
+        ("timestamp 10 minutes ahead", 400),
+        ("nested 100 deep", 400),
+        ("nested 100,000 deep", 400),
         ("malformed header", 400),
     ],
 )
@@ -90,6 +94,21 @@ def test_bad_input_is_refused_and_writes_nothing(client, case, status):
         header = sign(body)
     elif case == "2 MiB body":
         body = b'{"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+        header = sign(body)
+    elif case == "4 MiB body":  # past Django's upload limit too: the same answer
+        body = b'{"pad": "' + b"x" * (4 * 1024 * 1024) + b'"}'
+        header = sign(body)
+    elif case == "timestamp 10 minutes ahead":
+        header = sign(body, timestamp=int(time.time()) + 600)
+    elif case.startswith("nested"):
+        depth = 100 if case == "nested 100 deep" else 100_000
+        event["data"]["object"]["metadata"] = json.loads(
+            "[" * min(depth, 900) + "]" * min(depth, 900)
+        )
+        body = _body(event)
+        if depth > 900:  # past what the parser can read, as an attacker would send
+            body = body.replace(b'"metadata":[', b'"metadata":[' + b"[" * depth, 1)
+            body = body.replace(b"]]", b"]]" + b"]" * depth, 1)
         header = sign(body)
     elif case == "malformed header":
         header = "garbage"
@@ -157,3 +176,33 @@ def test_the_checked_signature_vectors(client, settings):
             assert StripeEvent.objects.count() == 0, case["name"]
         checked += 1
     assert checked == len(vectors["cases"]) >= 10
+
+
+def test_a_nul_character_in_an_event_is_stored_and_applied_as_a_replacement(client):
+    """PostgreSQL's jsonb cannot hold U+0000: every stored event has it as U+FFFD,
+    on every database, so Stripe's retries are never answered 500 forever."""
+    event = envelope(
+        "charge.succeeded",
+        {
+            "id": "ch_nul",
+            "object": "charge",
+            "amount": 1500,
+            "amount_captured": 1500,
+            "captured": True,
+            "currency": "gbp",
+            "created": 1_780_000_000,
+            "status": "succeeded",
+            "description": "gift \u0000 wrap",
+            "metadata": {"note\u0000": "a\u0000b", "literal": "\\u0000 stays"},
+            "billing_details": {"email": "nul@example.com"},
+        },
+    )
+    response = post(client, event)
+    assert response.status_code == 200, response.content
+    stored = StripeEvent.objects.get(event_id=event["id"])
+    assert stored.status == "processed"
+    obj = stored.payload["data"]["object"]
+    assert obj["description"] == "gift \ufffd wrap"
+    assert obj["metadata"] == {"note\ufffd": "a\ufffdb", "literal": "\\u0000 stays"}
+    assert Payment.objects.get(stripe_charge_id="ch_nul").amount_pennies == 1500
+    assert post(client, event).status_code == 200  # a retry is a duplicate
