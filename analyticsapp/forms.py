@@ -3,6 +3,7 @@ import datetime as dt
 from django import forms
 
 from analyticsapp.kpis import WINDOWS, default_as_of
+from core.forms import DayField
 
 
 def _complete_day(value: dt.date | None) -> dt.date | None:
@@ -23,9 +24,7 @@ class DashboardForm(forms.Form):
     """A dashboard's as-of day, window and chart range. An invalid field (today,
     a future day) is reported and the page falls back to the defaults."""
 
-    as_of = forms.DateField(
-        label="As of", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    as_of = DayField(label="As of")
     days = forms.TypedChoiceField(
         label="Window",
         choices=[(d, f"{d} days") for d in WINDOWS],
@@ -33,16 +32,8 @@ class DashboardForm(forms.Form):
         required=False,
         initial=30,  # what resolved() uses when none is chosen
     )
-    date_from = forms.DateField(
-        label="Charts from",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    date_to = forms.DateField(
-        label="Charts to",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    date_from = DayField(label="Charts from")
+    date_to = DayField(label="Charts to")
 
     def __init__(self, *args, window: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,12 +66,8 @@ class DashboardForm(forms.Form):
 
 
 class ExportForm(forms.Form):
-    date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_from = DayField(label="From")
+    date_to = DayField(label="To")
 
     def clean(self):
         data = super().clean()

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -27,6 +28,7 @@ from analyticsapp.exports import (
 )
 from analyticsapp.forms import DashboardForm, ExportForm
 from analyticsapp.kpis import Window
+from core.forms import bad_input
 from orders.selectors import ops_backlog
 
 CARDS = [
@@ -97,6 +99,11 @@ class DashboardRange:
     params: dict
     currency: str
 
+    @property
+    def status(self) -> int:
+        """400 for a day out of range (the page shows why and the defaults)."""
+        return 400 if bad_input(self.form) else 200
+
     @cached_property
     def series(self) -> list:
         return selectors.snapshot_day_list(
@@ -131,6 +138,7 @@ def executive(request):
             "windows": _window_cards(selectors.kpi_window_list(as_of=params["as_of"])),
             "restatements": selectors.restatement_list(as_of=params["as_of"]),
         },
+        status=page.status,
     )
 
 
@@ -147,6 +155,7 @@ def customers(request):
             "cohorts": cohorts,
             "heatmap": charts.cohort_heatmap(cohorts),
         },
+        status=page.status,
     )
 
 
@@ -166,6 +175,7 @@ def products(request):
             "cover": selectors.stock_cover(as_of=params["as_of"]),
             "demand": selectors.wishlist_demand_out_of_stock(as_of=params["as_of"]),
         },
+        status=page.status,
     )
 
 
@@ -183,6 +193,7 @@ def ops_view(request):
             "backlog_chart": charts.backlog_chart(backlog["buckets"]),
             "exceptions": selectors.payment_exception_counts_current(),
         },
+        status=page.status,
     )
 
 
@@ -204,6 +215,7 @@ def subscriptions(request):
             ),
             "subscribers": selectors.subscriber_list_current(),
         },
+        status=page.status,
     )
 
 
@@ -224,6 +236,7 @@ def reconciliation(request):
             "unreconciled": [p for p in payouts if p.difference not in (0, None)],
             "unexplained": [d for d in days if d["status"] == "unexplained"],
         },
+        status=page.status,
     )
 
 
@@ -340,13 +353,14 @@ def exports(request):
             "bi_tables": list(BI_MANIFEST),  # the pack's tables, as bi_pack writes them
             "query": request.GET.urlencode(),
         },
+        status=400 if bad_input(form) else 200,
     )
 
 
 def _filters(request) -> Filters:
     form = ExportForm(request.GET or None)
     if request.GET and not form.is_valid():
-        raise Http404("Bad date range")
+        raise BadRequest(" ".join(m for ms in form.errors.values() for m in ms))
     data = form.cleaned_data if request.GET else {}
     return Filters(data.get("date_from"), data.get("date_to"))
 

@@ -1,6 +1,6 @@
 """Money is an integer number of minor units (pennies); Decimal only for display."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -32,8 +32,18 @@ def format_money(pennies: int | None, currency: str | None = None) -> str:
     return f"-{body}" if int(pennies) < 0 else body
 
 
+MAX_MINOR_UNITS = 10**12  # £10,000,000,000.00: more than any one amount can be
+
+
+class TooPrecise(ValueError):
+    """An amount with more decimal places than its currency has."""
+
+
 def parse_major(text: str, currency: str | None = None) -> int:
-    """`"12.34"` → 1234 pennies, rounded half up; raises ValueError on bad input."""
+    """`"12.34"` → 1234 pennies, exactly. Raises ValueError on what is not an
+    amount (text, NaN, infinities, more than 10^12 minor units either way) and
+    TooPrecise (a ValueError) on more decimal places than the currency has:
+    `"78.001"` is refused, never rounded to £78.00."""
     currency = (currency or store_currency()).upper()
     try:
         value = Decimal(str(text).strip())
@@ -42,4 +52,11 @@ def parse_major(text: str, currency: str | None = None) -> int:
     if not value.is_finite():
         raise ValueError(f"not an amount: {text!r}")
     exponent = 0 if currency in ZERO_DECIMAL else 2
-    return int(value.scaleb(exponent).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    if value.adjusted() > 20:  # scaling it would overflow the context
+        raise ValueError(f"not an amount: {text!r} is too large")
+    minor = value.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        raise TooPrecise(f"{text!r} has more than {exponent} decimal places")
+    if abs(minor) > MAX_MINOR_UNITS:
+        raise ValueError(f"not an amount: {text!r} is too large")
+    return int(minor)

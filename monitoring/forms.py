@@ -1,6 +1,7 @@
 from django import forms
 from django.db.models import Q
 
+from core.forms import DayField
 from core.timeutils import day_bounds_utc
 from monitoring.checks import REGISTRY
 from monitoring.models import DataQualityIssue
@@ -43,12 +44,8 @@ class AuditFilterForm(forms.Form):
         max_length=130,
         help_text='"orders.order" or "orders.order:42"',
     )
-    date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_from = DayField(label="From")
+    date_to = DayField(label="To")
 
     def apply(self, rows):
         data = self.cleaned_data

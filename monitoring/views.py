@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Case, CharField, Value, When
@@ -10,6 +11,7 @@ from accounts.roles import Role
 from analyticsapp.exports import Export, Filters, csv_chunks
 from audit.models import AuditLog
 from audit.services import audit_record
+from core.forms import bad_input
 from monitoring.checks import ATTENTION, INTEGRITY, KINDS, REGISTRY, checks_of_kind
 from monitoring.checks import Severity as SEVERITY_ORDER
 from monitoring.forms import AuditFilterForm, IssueFilterForm
@@ -165,13 +167,16 @@ def audit_list(request):
         request,
         "monitoring/audit.html",
         {"form": form, "page": page, "query": query.urlencode()},
+        status=400 if bad_input(form) else 200,
     )
 
 
 def audit_export(request):
     """The filtered audit trail as CSV, streamed through the analytics export
     machinery (neutralised cells, row count, SHA-256); the download is audited."""
-    _, rows = _audit_rows(request)
+    form, rows = _audit_rows(request)
+    if bad_input(form):
+        raise BadRequest(" ".join(m for ms in form.errors.values() for m in ms))
     export = Export(
         "audit",
         "Audit trail",

@@ -1,5 +1,6 @@
 from django import forms
 
+from core.forms import DayField
 from orders.models import Order
 
 
@@ -30,12 +31,8 @@ class OpsQueueFilterForm(forms.Form):
         required=False, choices=[("", "Any status"), *Order.Status.choices]
     )
     q = forms.CharField(label="Order number or email", required=False, max_length=100)
-    date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_from = DayField(label="From")
+    date_to = DayField(label="To")
 
 
 class FulfilForm(forms.Form):

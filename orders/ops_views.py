@@ -10,6 +10,7 @@ from catalog.models import Variant
 from catalog.selectors import stock_overview
 from catalog.services.stock import stock_adjust
 from core.exceptions import DomainError
+from core.forms import bad_input
 from core.redirects import redirect_back
 from orders.forms import CancelForm, FulfilForm, OpsQueueFilterForm, StockAdjustForm
 from orders.models import Order
@@ -53,6 +54,7 @@ def queue(request):
             "query": query.urlencode(),
             "statuses": Order.Status,
         },
+        status=400 if bad_input(form) else 200,
     )
 
 

@@ -1,6 +1,6 @@
 from django import forms
 
-from core.money import parse_major
+from core.money import TooPrecise, parse_major
 from payments.services.refunds import REASONS
 
 
@@ -26,6 +26,11 @@ class RefundForm(forms.Form):
     def clean_amount(self):
         try:
             pennies = parse_major(self.cleaned_data["amount"])
+        except TooPrecise as exc:
+            raise forms.ValidationError(
+                "Enter the amount to the penny, such as 12.50 (no more than two "
+                "decimal places)."
+            ) from exc
         except ValueError as exc:
             raise forms.ValidationError("Enter an amount such as 12.50.") from exc
         if pennies <= 0:

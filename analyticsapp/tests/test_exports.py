@@ -137,7 +137,8 @@ def test_date_filters_select_business_days(client, analyst, customer):
         reverse("analyticsapp:export_download", args=["orders"]),
         {"date_from": "2026-02-01", "date_to": "2026-01-01"},
     )
-    assert bad.status_code == 404
+    assert bad.status_code == 400
+    assert "The range ends before it starts." in bad.content.decode()
 
 
 def test_customers_get_403_and_unknown_exports_404(client, customer, ops_user):

@@ -133,6 +133,11 @@ def test_the_default_schedule_runs_each_job_at_its_time_in_london():
     expiry = _scheduled("catalog.expire_reservations")
     assert (expiry.interval.every, expiry.interval.period) == (5, "minutes")
 
+    catch_up = _scheduled("analyticsapp.stripe_catch_up")
+    assert catch_up.enabled and catch_up.interval is None
+    assert (catch_up.crontab.minute, catch_up.crontab.hour) == ("35", "*")
+    assert catch_up.crontab.timezone == ZoneInfo("Europe/London")
+
 
 def test_running_the_schedule_migration_again_changes_nothing():
     from importlib import import_module
@@ -149,4 +154,5 @@ def test_running_the_schedule_migration_again_changes_nothing():
     after = sorted(
         PeriodicTask.objects.values_list("name", "task", "crontab_id", "interval_id")
     )
-    assert after == before and len(after) == 5  # with payments/0006 (settlement)
+    # with payments/0006 (settlement) and analyticsapp/0008 (the Stripe catch-up)
+    assert after == before and len(after) == 6

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import format_money, parse_major, to_major
+from core.money import TooPrecise, format_money, parse_major, to_major
 from core.timeutils import business_day, day_bounds_utc
 
 UTC = dt.UTC
@@ -33,16 +33,27 @@ def test_format_money_defaults_to_the_store_currency(settings):
 
 
 @pytest.mark.parametrize(
-    ("text", "pennies"), [("12.34", 1234), ("0.005", 1), ("7", 700), (" 1.1 ", 110)]
+    ("text", "pennies"),
+    [("12.34", 1234), ("7", 700), (" 1.1 ", 110), ("78.000", 7800), ("1e2", 10000)],
 )
-def test_parse_major_rounds_half_up_to_pennies(text, pennies):
+def test_parse_major_reads_pennies_exactly(text, pennies):
     assert parse_major(text, "GBP") == pennies
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "NaN", "Infinity"])
+@pytest.mark.parametrize(
+    "bad", ["", "abc", "NaN", "Infinity", "1e309", "-1e309", "10000000000.01"]
+)
 def test_parse_major_rejects_what_is_not_an_amount(bad):
     with pytest.raises(ValueError, match="not an amount"):
         parse_major(bad, "GBP")
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"), [("78.001", "GBP"), ("0.005", "GBP"), ("12.5", "JPY")]
+)
+def test_parse_major_refuses_more_places_than_the_currency_has(text, currency):
+    with pytest.raises(TooPrecise, match="decimal places"):
+        parse_major(text, currency)
 
 
 @given(st.integers(min_value=-(10**12), max_value=10**12))

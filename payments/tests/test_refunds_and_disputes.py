@@ -267,6 +267,31 @@ def test_the_ops_refund_form_refunds_and_shows_it(
     assert "Enter an amount such as 12.50." in bad.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("78.001", "no more than two decimal places"),
+        ("1e309", "Enter an amount such as 12.50."),
+        ("-1e309", "Enter an amount such as 12.50."),
+        ("Infinity", "Enter an amount such as 12.50."),
+    ],
+)
+def test_an_amount_not_to_the_penny_is_refused_never_rounded(
+    client, paid, ops_user, amount, message
+):
+    order, _ = paid
+    client.force_login(ops_user)
+    response = client.post(
+        reverse("payments_ops:refund", args=[order.number]),
+        {"idempotency_key": f"form-{amount}", "amount": amount},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    order.refresh_from_db()
+    assert order.refunded_pennies == 0 and not Refund.objects.exists()
+
+
 def test_disputes_are_recorded_raised_and_their_funds_dated(client, paid):
     order, _ = paid
     post(client, dispute_event("dp_1", 3395))
