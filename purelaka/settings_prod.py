@@ -7,7 +7,9 @@ naming it and a non-zero exit (no traceback).
 import sys
 
 from .settings import *  # noqa: F403
-from .settings import env
+from .settings import BASE_DIR, DEV_SECRET_KEY, env
+
+SECRET_KEY_MIN_LENGTH, SECRET_KEY_MIN_DISTINCT = 50, 5  # as check --deploy asks
 
 
 def _required(name):
@@ -20,7 +22,40 @@ def _required(name):
     return value
 
 
-SECRET_KEY = _required("DJANGO_SECRET_KEY")
+def _placeholders(name: str) -> set[str]:
+    """The values .env.example gives `name` (a copy-paste is no secret)."""
+    example = BASE_DIR / ".env.example"
+    if not example.exists():
+        return set()
+    prefix = f"{name}="
+    return {
+        line.removeprefix(prefix).strip()
+        for line in example.read_text().splitlines()
+        if line.startswith(prefix)
+    }
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, refused (one line naming it) when it is a published
+    value, short, of little variety or Django's insecure kind."""
+    key = _required("DJANGO_SECRET_KEY")
+    if key in _placeholders("DJANGO_SECRET_KEY") | {DEV_SECRET_KEY}:
+        problem = "is a published placeholder (.env.example or the development one)"
+    elif len(key) < SECRET_KEY_MIN_LENGTH:
+        problem = f"has {len(key)} characters; it needs {SECRET_KEY_MIN_LENGTH}"
+    elif len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        problem = f"has fewer than {SECRET_KEY_MIN_DISTINCT} different characters"
+    elif key.startswith("django-insecure-"):
+        problem = "is one Django generated as insecure"
+    else:
+        return key
+    sys.exit(
+        f"settings_prod: DJANGO_SECRET_KEY {problem}; make one with "
+        '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+    )
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = [h.strip() for h in _required("DJANGO_ALLOWED_HOSTS").split(",")]
 # The container's own HEALTHCHECK calls http://localhost:8000/monitoring/healthz/.
 ALLOWED_HOSTS += ["localhost", "127.0.0.1"]
@@ -28,6 +63,7 @@ DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEBUG = False
+DEMO_COMMANDS_ALLOWED = False
 
 # Offline payments in production would let anyone "pay" from the offline page.
 PAYMENTS_USE_STRIPE = env.bool("PAYMENTS_USE_STRIPE", default=True)

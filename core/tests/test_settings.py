@@ -50,6 +50,30 @@ def test_prod_settings_name_a_missing_variable_in_one_line(missing):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        (
+            "change-me-to-a-long-random-string-of-at-least-fifty-characters-0123",
+            "published placeholder",
+        ),
+        (
+            "dev-only-insecure-key-never-use-in-production-0123456789abcdef",
+            "published placeholder",
+        ),
+        ("k", "has 1 characters; it needs 50"),
+        ("ab" * 40, "fewer than 5 different characters"),
+        ("django-insecure-" + "q7Zk2-Lm9" * 6, "insecure"),
+    ],
+)
+def test_prod_settings_refuse_a_secret_key_that_is_no_secret(key, says):
+    result = _manage("check", DJANGO_SECRET_KEY=key)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "DJANGO_SECRET_KEY" in lines[0] and says in lines[0]
+
+
 def test_prod_settings_require_stripe_keys_only_when_stripe_is_on():
     result = _manage("check", drop=["STRIPE_SECRET_KEY"])
     assert result.returncode != 0
@@ -103,3 +127,11 @@ def test_prod_settings_queue_webhooks_and_share_one_redis_cache():
         "django.core.cache.backends.redis.RedisCache",
         "redis://cache:6379/2",
     ]
+
+
+def test_seed_demo_refuses_production_settings_in_one_line():
+    result = _manage("seed_demo")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "refused with DEBUG off" in lines[0] and "--allow-production" in lines[0]

@@ -1,5 +1,5 @@
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from audit.models import AuditLog
@@ -96,3 +96,12 @@ def test_seeded_history_is_real_books_made_through_the_pipeline(capsys):
     counts = (Payment.objects.count(), Order.objects.count())
     call_command("seed_demo", "--customers", "12", "--days", "21")
     assert (Payment.objects.count(), Order.objects.count()) == counts
+
+
+def test_seed_demo_refuses_where_debug_is_off_unless_allowed(settings, capsys):
+    settings.DEMO_COMMANDS_ALLOWED = False
+    with pytest.raises(CommandError, match="--allow-production"):
+        call_command("seed_demo", "--customers", "5", "--days", "0")
+    assert not User.objects.filter(email="admin@purelaka.test").exists()
+    call_command("seed_demo", "--customers", "5", "--days", "0", "--allow-production")
+    assert User.objects.filter(email="admin@purelaka.test").exists()

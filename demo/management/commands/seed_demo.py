@@ -1,5 +1,6 @@
 import logging
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from demo.seeding import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
@@ -9,6 +10,11 @@ class Command(BaseCommand):
     help = "Seed a realistic demo shop through the real services (idempotent)."
 
     def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="seed even with DEBUG off (a public demo deployment only)",
+        )
         parser.add_argument(
             "--seed", type=int, default=42, help="random seed (deterministic)"
         )
@@ -20,7 +26,13 @@ class Command(BaseCommand):
             help="days of order history, paid through the offline Stripe pipeline",
         )
 
-    def handle(self, *args, seed, customers, days, **options):
+    def handle(self, *args, seed, customers, days, allow_production, **options):
+        if not settings.DEMO_COMMANDS_ALLOWED and not allow_production:
+            raise CommandError(
+                "seed_demo makes demo accounts with public passwords: refused with "
+                "DEBUG off (a production settings module); add --allow-production "
+                "for a demo deployment"
+            )
         if customers < 0 or days < 0:
             raise CommandError("--customers and --days must be zero or more")
         # One log line per webhook event would bury the summary.
