@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from accounts.tests.factories import UserFactory
 from analyticsapp.exports import (
     EXPORTS,
+    FORMULA_STARTS,
     Export,
     Filters,
     QueryRows,
@@ -98,6 +99,15 @@ def test_the_bi_pack_holds_its_tables_and_a_manifest(client, analyst, customer):
         ("+5\r", "'+5\r"),
         ("Plain name", "Plain name"),
         (None, ""),
+        (" =1+1", "' =1+1"),  # what a spreadsheet skips before a formula
+        ("\u00a0=cmd", "'\u00a0=cmd"),  # a no-break space
+        ("\u200b@SUM(A1)", "'\u200b@SUM(A1)"),  # a zero-width space
+        ("\ufeff\u3000+1", "'\ufeff\u3000+1"),
+        ("\uff1dHYPERLINK()", "'\uff1dHYPERLINK()"),  # the fullwidth =
+        ("\uff0b1", "'\uff0b1"),
+        ("\n-x", "'\n-x"),
+        (" 12 Main St", " 12 Main St"),  # a space before text is only text
+        ("a=b", "a=b"),
     ],
 )
 def test_cells_are_neutralised_against_formula_injection(raw, cell):
@@ -215,7 +225,14 @@ def _python_bytes(export, filters):
 @given(
     names=st.lists(
         st.text(
-            st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+            st.one_of(
+                st.characters(
+                    blacklist_categories=("Cs",), blacklist_characters="\x00"
+                ),
+                st.sampled_from(
+                    " \t\u00a0\u200b\ufeff\u3000=+-@\uff1d\uff0b\uff0d\uff20"
+                ),
+            ),
             max_size=12,
         ),
         min_size=1,
@@ -228,10 +245,11 @@ def test_copy_writes_the_bytes_python_writes_for_hostile_cells(db, names, micros
     breaks, signs and microseconds must come out exactly as Python writes them."""
     with transaction.atomic():
         joined = timezone.now().replace(microsecond=micros)
-        extra = ["-12.5", "+44 20 7946", "=1+1", "", "-1\n", "+5\r"]
+        extra = ["-12.5", "+44 20 7946", "=1+1", "", "-1\n", "+5\r", " =1"]
+        extra += ["\u00a0@x", "\u200b\u3000-1", "\uff1dA1", "\ufeff+", "\u2060x"]
         for i, name in enumerate([*names, *extra]):
             UserFactory(roles=["customer"], full_name=name, date_joined=joined)
-            assert i < 12
+            assert i < 16
         export, filters, tally = EXPORTS["customers"], Filters(), {}
         copied = b"".join(csv_chunks(export, filters, tally))
         assert copied == _python_bytes(export, filters)
@@ -249,3 +267,10 @@ def test_every_queryset_export_is_copied_byte_for_byte(customer, analyst):
         copied = b"".join(csv_chunks(export, Filters(), tally))
         assert copied == _python_bytes(export, Filters()), name
         assert tally["complete"] and tally["rows"] == copied.count(b"\n") - 1, name
+
+
+def test_the_contract_names_every_formula_character_the_writers_neutralise():
+    rule = CONTRACT["format"]["formula_injection"]
+    for char in FORMULA_STARTS:
+        assert f" {char}" in rule, repr(char)
+    assert "tab or CR" in rule and "zero-width" in rule
