@@ -4,6 +4,11 @@ Signals are used here because the acts are Django's own (auth views, the admin's
 group widget), not ours to wrap in a service.
 """
 
+import datetime as dt
+import hashlib
+
+from axes.signals import user_locked_out
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import (
     user_logged_in,
@@ -12,8 +17,10 @@ from django.contrib.auth.signals import (
 )
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
+from django.utils import timezone
 
 from accounts.models import User
+from audit.models import AuditLog
 from audit.services import audit_record
 
 
@@ -28,15 +35,57 @@ def _audit_logout(sender, request, user, **kwargs):
         audit_record(event_type="auth.logout", actor=user, target=user, request=request)
 
 
+def _attempted(credentials: dict) -> tuple[str, User | None]:
+    typed = str(credentials.get("username") or credentials.get("email") or "")
+    user = User.objects.filter(email__iexact=typed).first() if typed else None
+    return typed, user
+
+
+def _who_was_tried(typed: str, user: User | None) -> dict:
+    """Who a failed sign-in named, without keeping what an attacker typed: the
+    account's id when one has that email, else a digest of the typed name (to
+    tell repeats apart) and its length."""
+    if user is not None:
+        return {"target_type": "accounts.user", "target_id": user.pk, "metadata": {}}
+    digest = hashlib.sha256(typed.strip().lower().encode()).hexdigest()[:16]
+    return {
+        "target_type": "accounts.user",
+        "metadata": {"unknown_account_sha256": digest, "typed_length": len(typed)},
+    }
+
+
 @receiver(user_login_failed)
 def _audit_login_failed(sender, credentials, request=None, **kwargs):
-    attempted = str(credentials.get("username") or credentials.get("email") or "")
+    """One row per failed sign-in, but none while the account and address are
+    locked out (django-axes counts those; the lockout has its own row)."""
+    if request is not None and getattr(request, "axes_locked_out", False):
+        return
+    typed, user = _attempted(credentials)
     audit_record(
         event_type="auth.login_failed",
         actor_label="anonymous",
-        target_type="accounts.user",
-        metadata={"attempted_email": attempted[:254]},
         request=request,
+        **_who_was_tried(typed, user),
+    )
+
+
+@receiver(user_locked_out)
+def _audit_locked_out(sender, request=None, username=None, ip_address=None, **kw):
+    """One row per lockout of an account name, however many attempts follow
+    during its cool-off."""
+    typed, user = _attempted({"username": username})
+    who = _who_was_tried(typed, user)
+    since = timezone.now() - dt.timedelta(hours=settings.AXES_COOLOFF_TIME)
+    earlier = AuditLog.objects.filter(
+        event_type="auth.locked_out",
+        created_at__gte=since,
+        target_id=str(who.get("target_id", "")),
+        metadata=who["metadata"],
+    )
+    if earlier.exists():
+        return
+    audit_record(
+        event_type="auth.locked_out", actor_label="anonymous", request=request, **who
     )
 
 

@@ -181,6 +181,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The login form posts the email as `username` (Django's AuthenticationForm).
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
+# A lockout ends after its cool-off whatever is tried meanwhile (axes' default
+# restarts it on every attempt, so anyone could keep an account locked for ever).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 
 # Content-Security-Policy (django-csp): no inline script, no third-party origin.

@@ -60,14 +60,38 @@ def test_logout_is_audited(client, customer):
     assert AuditLog.objects.filter(event_type="auth.logout", actor=customer).exists()
 
 
-def test_failed_login_is_audited_with_the_attempted_email(client, customer):
+def test_a_failed_login_is_audited_by_account_id_never_by_what_was_typed(
+    client, customer
+):
     response = client.post(
         reverse("accounts:login"), {"username": customer.email, "password": "wrong"}
     )
     assert response.status_code == 200
     row = AuditLog.objects.get(event_type="auth.login_failed")
-    assert row.metadata["attempted_email"] == customer.email
-    assert row.actor is None
+    assert (row.target_type, row.target_id) == ("accounts.user", str(customer.pk))
+    assert row.actor is None and customer.email not in str(row.metadata)
+    junk = "=cmd" + "x" * 200 + "@attacker.example"
+    client.post(reverse("accounts:login"), {"username": junk, "password": "wrong"})
+    unknown = AuditLog.objects.filter(event_type="auth.login_failed").latest("id")
+    assert unknown.target_id == "" and junk not in str(unknown.metadata)
+    assert unknown.metadata["typed_length"] == len(junk)
+    assert len(unknown.metadata["unknown_account_sha256"]) == 16
+
+
+def test_attempts_during_a_lockout_write_one_row_not_one_each(client, customer):
+    def attempt():
+        client.post(
+            reverse("accounts:login"), {"username": customer.email, "password": "x"}
+        )
+
+    for _ in range(5):
+        attempt()
+    failed = AuditLog.objects.filter(event_type="auth.login_failed").count()
+    for _ in range(20):
+        attempt()
+    assert AuditLog.objects.filter(event_type="auth.login_failed").count() == failed
+    [locked] = AuditLog.objects.filter(event_type="auth.locked_out")
+    assert locked.target_id == str(customer.pk)
 
 
 def test_login_is_throttled_after_five_failures(client, customer):
