@@ -679,11 +679,16 @@ def _copy_blocks(rows: QueryRows, filters: Filters, tally: dict) -> Iterator[byt
         tally["rows"] = raw.rowcount
 
 
-def audit_export(*, name, filters: Filters, tally: dict, actor=None, actor_label=""):
+def audit_export(
+    *, name, filters: Filters, tally: dict, actor=None, actor_label="", request=None
+):
+    """The download's audit row; `request` gives the client's address (a streamed
+    download writes it after the view has returned)."""
     audit_record(
         event_type="analytics.export",
         actor=actor,
         actor_label=actor_label,
+        request=request,
         target_type="export",
         target_id=name,
         metadata={

@@ -377,7 +377,9 @@ def export_download(request, name):
         try:
             yield from csv_chunks(export, filters, tally)
         finally:
-            audit_export(name=name, filters=filters, tally=tally, actor=user)
+            audit_export(
+                name=name, filters=filters, tally=tally, actor=user, request=request
+            )
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="purelaka-{name}.csv"'
@@ -389,7 +391,13 @@ def export_bi_pack(request):
     filters = _filters(request)
     tally: dict = {}
     archive = bi_pack(filters, tally)
-    audit_export(name="bi_pack", filters=filters, tally=tally, actor=request.user)
+    audit_export(
+        name="bi_pack",
+        filters=filters,
+        tally=tally,
+        actor=request.user,
+        request=request,
+    )
     response = FileResponse(
         archive, as_attachment=True, filename="purelaka-bi-pack.zip",
         content_type="application/zip",

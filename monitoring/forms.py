@@ -5,6 +5,7 @@ from core.forms import DayField
 from core.timeutils import day_bounds_utc
 from monitoring.checks import REGISTRY
 from monitoring.models import DataQualityIssue
+from orders.models import Order
 
 
 class IssueFilterForm(forms.Form):
@@ -42,10 +43,19 @@ class AuditFilterForm(forms.Form):
         label="Object",
         required=False,
         max_length=130,
-        help_text='"orders.order" or "orders.order:42"',
+        help_text='An order number, "orders.order" or "orders.order:42"',
     )
     date_from = DayField(label="From")
     date_to = DayField(label="To")
+
+    @staticmethod
+    def _target(text: str) -> tuple[str, str, str]:
+        """ "orders.order:42", "orders.order", or an order's number (its rows)."""
+        text = text.strip()
+        if "." not in text and ":" not in text:
+            order = Order.objects.filter(number__iexact=text).first()
+            return ("orders.order", ":", str(order.pk) if order else "none")
+        return text.partition(":")
 
     def apply(self, rows):
         data = self.cleaned_data
@@ -57,7 +67,7 @@ class AuditFilterForm(forms.Form):
         if data.get("event_type"):
             rows = rows.filter(event_type__startswith=data["event_type"])
         if data.get("target"):
-            target_type, _, target_id = data["target"].partition(":")
+            target_type, _, target_id = self._target(data["target"])
             rows = rows.filter(target_type=target_type)
             if target_id:
                 rows = rows.filter(target_id=target_id)

@@ -274,3 +274,15 @@ def test_the_contract_names_every_formula_character_the_writers_neutralise():
     for char in FORMULA_STARTS:
         assert f" {char}" in rule, repr(char)
     assert "tab or CR" in rule and "zero-width" in rule
+
+
+def test_every_audited_download_records_the_clients_address(client, analyst):
+    client.force_login(analyst)
+    csv_url = reverse("analyticsapp:export_download", args=["orders"])
+    b"".join(client.get(csv_url, REMOTE_ADDR="198.51.100.7").streaming_content)
+    client.get(reverse("analyticsapp:export_bi_pack"), REMOTE_ADDR="198.51.100.8")
+    rows = AuditLog.objects.filter(event_type="analytics.export")
+    assert dict(rows.values_list("target_id", "ip_address")) == {
+        "orders": "198.51.100.7",
+        "bi_pack": "198.51.100.8",
+    }

@@ -1,10 +1,15 @@
+import csv
 import hashlib
+import io
+import json
 
 import pytest
 from django.urls import reverse
 
 from audit.models import AuditLog
 from audit.services import audit_record
+from catalog.tests.factories import VariantFactory
+from orders.tests.factories import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +40,7 @@ def test_the_audit_viewer_filters_by_user_event_object_and_date(
     assert events(event_type="stock.") == {"stock.adjusted"}
     assert events(target="orders.order:42") == {"order.fulfilled"}
     assert events(target="orders.order:43") == set()
-    assert "order.fulfilled" in events(date_from="2000-01-01", date_to="2999-01-01")
+    assert "order.fulfilled" in events(date_from="2000-01-01", date_to="2100-12-31")
     assert events(date_to="2000-01-01") == set()
 
 
@@ -55,3 +60,33 @@ def test_only_admins_see_the_audit_trail(client, ops_user):
     client.force_login(ops_user)
     assert client.get(reverse("monitoring:audit")).status_code == 403
     assert client.get(reverse("monitoring:issues")).status_code == 200
+
+
+def test_an_orders_rows_are_found_by_its_number(client, admin_user, customer):
+    order = place_order(customer=customer, variants={VariantFactory(stock=3): 1})
+    audit_record(event_type="order.noted", target=order)
+    audit_record(event_type="order.other", target_type="orders.order", target_id="0")
+    client.force_login(admin_user)
+    page = client.get(reverse("monitoring:audit"), {"target": order.number.lower()})
+    events = {row.event_type for row in page.context["page"].object_list}
+    assert "order.noted" in events and "order.other" not in events
+    nothing = client.get(reverse("monitoring:audit"), {"target": "NO-SUCH-1"})
+    assert list(nothing.context["page"].object_list) == []
+
+
+def test_the_audit_csv_writes_metadata_as_json_and_records_the_address(
+    client, admin_user
+):
+    audit_record(event_type="x.json", metadata={"a": [1, "b"], "note": "café"})
+    client.force_login(admin_user)
+    response = client.get(
+        reverse("monitoring:audit_export"),
+        {"event_type": "x.json"},
+        REMOTE_ADDR="203.0.113.9",
+    )
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    )
+    assert json.loads(rows[0]["metadata"]) == {"a": [1, "b"], "note": "café"}
+    exported = AuditLog.objects.get(event_type="monitoring.audit_exported")
+    assert exported.ip_address == "203.0.113.9"
