@@ -96,6 +96,7 @@ def offline_subscription_checkout(request, token):
     session = OfflineGateway.subscription_session(token)
     if session is None or session["metadata"]["user_id"] != str(request.user.pk):
         raise Http404("No such checkout")
+    session = OfflineGateway.with_customer_email(session, request.user)
     complete = StripeEvent.objects.filter(
         type="checkout.session.completed", object_id=session["id"]
     ).exists()

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 
+from accounts.models import User
 from catalog.models import Variant
 from orders.models import Order
 from payments.gateway.checkout_session import (
@@ -849,12 +850,13 @@ class OfflineGateway:
         stripe_customer_id: str = "",
     ) -> CheckoutSession:
         """The session lives in its signed URL (Stripe would keep it): a local page
-        where Subscribe sends what Stripe sends. Writes nothing."""
+        where Subscribe sends what Stripe sends. Writes nothing. The URL holds no
+        personal data (it reaches access logs): the customer's email is added from
+        their own account when they open it (`with_customer_email`)."""
         product = variant.product
         session = {
             "id": _stripe_id("cs_test", idempotency_key),
             "customer": stripe_customer_id or _stripe_id("cus", f"user:{customer.pk}"),
-            "customer_email": customer.email,
             "name": str(variant),
             "unit_amount": variant.price_pennies,
             "currency": product.currency.lower(),
@@ -868,6 +870,11 @@ class OfflineGateway:
             id=session["id"],
             url=reverse("payments:offline_subscription_checkout", args=[token]),
         )
+
+    @staticmethod
+    def with_customer_email(session: dict, user) -> dict:
+        """The session as Stripe would hold it: with its customer's email."""
+        return {**session, "customer_email": user.email}
 
     @staticmethod
     def subscription_session(token: str) -> dict | None:
@@ -885,6 +892,9 @@ class OfflineGateway:
         for the first period, delivered after commit. The ids follow from the
         session, so a second Subscribe repeats the same subscription and invoice.
         Returns the subscription id."""
+        if not session.get("customer_email"):  # the URL's session holds none
+            user = User.objects.filter(pk=session["metadata"]["user_id"]).first()
+            session = {**session, "customer_email": user.email if user else ""}
         now = int(time.time())
         sub_id = _stripe_id("sub", session["id"])
         variant_id = session["metadata"]["variant_id"]

@@ -2,11 +2,12 @@
 mode on both gateways, and the books Stripe's events leave behind."""
 
 import datetime as dt
+import json
 
 import pytest
 import stripe
 from django.test import TestCase
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 
 from audit.models import AuditLog
@@ -370,3 +371,21 @@ def test_a_stripe_error_opening_the_session_is_said_plainly(
     assert not AuditLog.objects.filter(
         event_type="subscription.checkout_started"
     ).exists()
+
+
+def test_the_offline_checkout_url_carries_no_personal_data(client, customer):
+    variant = plan_variant()
+    session = OfflineGateway().create_subscription_checkout(
+        customer=customer,
+        variant=variant,
+        success_url="/ok",
+        cancel_url="/no",
+        idempotency_key="no-pii",
+    )
+    token = resolve(session.url).kwargs["token"]
+    held = OfflineGateway.subscription_session(token)
+    assert customer.email not in json.dumps(held)
+    assert customer.email.split("@")[0] not in session.url
+    client.force_login(customer)
+    page = client.get(session.url).content.decode()
+    assert customer.email in page  # shown from the account, not the URL
