@@ -3,17 +3,9 @@
 from django.db import models
 
 from audit.models import AuditLog
-from core.request_context import current_request, current_request_id
+from core.request_context import client_ip, current_request, current_request_id
 
 SYSTEM = "system"
-
-
-def _client_ip(request):
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a proxy we
-    # trust rewrites it, and that is configured at the proxy, not guessed here.
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _role_of(user):
@@ -57,7 +49,7 @@ def audit_record(
         target_type=target_type,
         target_id=str(target_id) if target_id != "" else "",
         metadata=metadata or {},
-        ip_address=_client_ip(request),
+        ip_address=client_ip(request),
         request_id=getattr(request, "request_id", "") or _request_id_or_blank(),
     )
 

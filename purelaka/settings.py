@@ -175,6 +175,10 @@ STRIPE_FEE_TOLERANCE_BPS = env.int("STRIPE_FEE_TOLERANCE_BPS", default=200)
 SETTLEMENT_GRACE_HOURS = env.int("SETTLEMENT_GRACE_HOURS", default=24)
 
 # Login throttling (django-axes): five failures lock the email from that address.
+# Reverse proxies we run in front of the app (each appends to X-Forwarded-For):
+# the client's address is the one they saw (core.request_context.client_ip).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "core.request_context.client_ip"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

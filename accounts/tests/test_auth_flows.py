@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import Group
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
@@ -165,3 +166,55 @@ def test_role_names_only_count_when_they_are_roles(make_user):
     user = make_user()
     user.groups.add(Group.objects.create(name="book-club"))
     assert User.objects.get(pk=user.pk).roles == frozenset()
+
+
+def _sign_in(client, user, password, *, client_ip):
+    return client.post(
+        reverse("accounts:login"),
+        {"username": user.email, "password": password},
+        REMOTE_ADDR="10.0.0.2",  # the proxy
+        HTTP_X_FORWARDED_FOR=f"{client_ip}",
+    )
+
+
+def test_behind_a_proxy_an_attacker_locks_out_only_themselves(settings, ops_user):
+    """With TRUSTED_PROXY_COUNT=1 the lockout keys on the address the proxy saw:
+    five wrong passwords from one client leave the real user free elsewhere."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    attacker, office = Client(), Client()
+    for _ in range(5):
+        _sign_in(attacker, ops_user, "wrong", client_ip="198.51.100.66")
+    locked = _sign_in(
+        attacker, ops_user, "correct-horse-battery", client_ip="198.51.100.66"
+    )
+    assert locked.status_code == 429
+    signed_in = _sign_in(
+        office, ops_user, "correct-horse-battery", client_ip="203.0.113.5"
+    )
+    assert signed_in.status_code == 302 and "_auth_user_id" in office.session
+    login = AuditLog.objects.filter(event_type="auth.login").latest("id")
+    assert login.ip_address == "203.0.113.5"
+
+
+def test_a_forwarded_address_the_client_wrote_is_ignored(settings, customer, client):
+    settings.TRUSTED_PROXY_COUNT = 1
+    client.post(
+        reverse("accounts:login"),
+        {"username": customer.email, "password": "wrong"},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.9",  # spoofed, then the proxy's
+    )
+    assert AuditLog.objects.get(event_type="auth.login_failed").ip_address == (
+        "198.51.100.9"
+    )
+    settings.TRUSTED_PROXY_COUNT = 0  # no proxy: the header is the client's own
+    client.post(
+        reverse("accounts:login"),
+        {"username": customer.email, "password": "wrong"},
+        REMOTE_ADDR="192.0.2.1",
+        HTTP_X_FORWARDED_FOR="1.2.3.4",
+    )
+    assert (
+        AuditLog.objects.filter(event_type="auth.login_failed").latest("id").ip_address
+        == "192.0.2.1"
+    )
