@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.throttle import signin_failed
 from audit.models import AuditLog
 from audit.services import audit_record
 
@@ -60,6 +61,7 @@ def _audit_login_failed(sender, credentials, request=None, **kwargs):
     locked out (django-axes counts those; the lockout has its own row)."""
     if request is not None and getattr(request, "axes_locked_out", False):
         return
+    signin_failed(request)
     typed, user = _attempted(credentials)
     audit_record(
         event_type="auth.login_failed",

@@ -6,11 +6,20 @@ from django.views.generic import FormView
 
 from accounts.forms import EmailAuthenticationForm, SignupForm
 from accounts.services import customer_signup
+from accounts.throttle import signin_refusal
 
 
 class SignInView(LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
+
+    def post(self, request, *args, **kwargs):
+        refusal = signin_refusal(request)
+        if refusal:
+            return render(
+                request, "accounts/locked_out.html", {"message": refusal}, status=429
+            )
+        return super().post(request, *args, **kwargs)
 
 
 class SignOutView(LogoutView):

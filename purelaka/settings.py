@@ -180,6 +180,10 @@ SETTLEMENT_GRACE_HOURS = env.int("SETTLEMENT_GRACE_HOURS", default=24)
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "core.request_context.client_ip"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# Beside the per-account lockout (accounts/throttle.py): failed sign-ins from one
+# address across any names in 15 minutes, and sign-in attempts site-wide a minute.
+SIGNIN_FAILURES_PER_ADDRESS = env.int("SIGNIN_FAILURES_PER_ADDRESS", default=30)
+SIGNIN_ATTEMPTS_PER_MINUTE = env.int("SIGNIN_ATTEMPTS_PER_MINUTE", default=600)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The login form posts the email as `username` (Django's AuthenticationForm).

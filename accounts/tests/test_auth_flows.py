@@ -1,4 +1,7 @@
+import datetime as dt
+
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
@@ -218,3 +221,65 @@ def test_a_forwarded_address_the_client_wrote_is_ignored(settings, customer, cli
         AuditLog.objects.filter(event_type="auth.login_failed").latest("id").ip_address
         == "192.0.2.1"
     )
+
+
+@pytest.fixture
+def one_window():
+    """The limits count in fixed windows: the whole test inside one."""
+    with time_machine.travel(dt.datetime(2026, 5, 4, 9, 1, tzinfo=dt.UTC), tick=False):
+        yield
+
+
+def test_spraying_many_names_from_one_address_is_stopped(
+    settings, make_user, one_window
+):
+    """Password spraying: one wrong password each for many accounts from one
+    address trips the per-address limit before any one account is locked."""
+    settings.SIGNIN_FAILURES_PER_ADDRESS = 6
+    # One window throughout (they are fixed 15-minute windows).
+    time_machine.travel(
+        dt.datetime(2026, 5, 4, 9, 1, tzinfo=dt.UTC), tick=False
+    ).start()
+    users = [make_user("customer") for _ in range(8)]
+    sprayer, other = Client(), Client()
+    answers = [
+        sprayer.post(
+            reverse("accounts:login"),
+            {"username": user.email, "password": "Summer2026!"},
+            REMOTE_ADDR="198.51.100.20",
+        ).status_code
+        for user in users
+    ]
+    assert answers == [200] * 6 + [429, 429]
+    blocked = sprayer.post(
+        reverse("accounts:login"),
+        {"username": users[0].email, "password": "correct-horse-battery"},
+        REMOTE_ADDR="198.51.100.20",
+    )
+    assert (
+        blocked.status_code == 429 and "from your address" in blocked.content.decode()
+    )
+    fine = other.post(
+        reverse("accounts:login"),
+        {"username": users[7].email, "password": "correct-horse-battery"},
+        REMOTE_ADDR="203.0.113.40",
+    )
+    assert fine.status_code == 302
+
+
+def test_a_flood_of_sign_ins_is_refused_site_wide(
+    settings, customer, client, one_window
+):
+    settings.SIGNIN_ATTEMPTS_PER_MINUTE = 3
+    time_machine.travel(
+        dt.datetime(2026, 5, 4, 9, 1, tzinfo=dt.UTC), tick=False
+    ).start()
+    codes = [
+        client.post(
+            reverse("accounts:login"),
+            {"username": customer.email, "password": "correct-horse-battery"},
+            REMOTE_ADDR=f"192.0.2.{n}",
+        ).status_code
+        for n in range(4)
+    ]
+    assert codes[:3] == [302, 302, 302] and codes[3] == 429
