@@ -1,6 +1,10 @@
 """Writes to the audit trail. `audit_record` is the one way in."""
 
-from django.db import models
+from collections.abc import Callable
+
+from django.db import connection, models
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 
 from audit.models import AuditLog
 from core.request_context import client_ip, current_request, current_request_id
@@ -57,3 +61,35 @@ def audit_record(
 def _request_id_or_blank():
     rid = current_request_id()
     return "" if rid == "-" else rid
+
+
+ERASURE_SETTING = "purelaka.audit_erasure"  # the trigger's switch (audit/0003)
+
+
+def audit_erase_person(*, user, scrub: Callable[[object], object], email: str) -> int:
+    """Rewrite the audit rows that name a person being erased: their email as
+    the actor's label becomes the anonymised one, and `scrub` (the erasure's own
+    rule for JSON values) takes them out of the metadata. Who acted, what and
+    when are kept. Must run inside the erasure's transaction: on PostgreSQL it
+    switches the append-only trigger off for that transaction alone. Returns the
+    rows rewritten (the erasure's own audit row says how many)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config(%s, 'on', true)", [ERASURE_SETTING])
+    as_text = Cast("metadata", TextField())
+    rows = AuditLog.objects.annotate(text=as_text).filter(
+        Q(actor=user)
+        | Q(target_type="accounts.user", target_id=str(user.pk))
+        | Q(actor_label__iexact=email)
+        | Q(text__icontains=email)
+    )
+    rewritten = 0
+    for pk, label, metadata in rows.values_list("pk", "actor_label", "metadata"):
+        new_label = scrub(label) if isinstance(label, str) else label
+        new_metadata = scrub(metadata)
+        if (new_label, new_metadata) != (label, metadata):
+            AuditLog.objects.filter(pk=pk).erasure_update(
+                actor_label=new_label, metadata=new_metadata
+            )
+            rewritten += 1
+    return rewritten

@@ -2,7 +2,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditLog
-from audit.services import audit_record
+from audit.services import audit_erase_person, audit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +47,37 @@ def test_audit_rows_cannot_be_updated_or_deleted_through_the_orm(customer):
         AuditLog.objects.filter(pk=row.pk).delete()
     row.refresh_from_db()
     assert row.event_type == "x.happened"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the erasure's transaction is a real one
+def test_an_erasure_rewrites_only_inside_its_own_transaction(customer):
+    """The trigger lets the erasure's rewrite through for its transaction alone:
+    afterwards every UPDATE is refused again, and DELETE never passes."""
+    row = audit_record(event_type="x.happened", actor_label=customer.email)
+    with transaction.atomic():
+        rewritten = audit_erase_person(
+            user=customer,
+            scrub=lambda v: "anonymised" if v == customer.email else v,
+            email=customer.email,
+        )
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("DELETE FROM audit_auditlog WHERE id = %s", [row.pk])
+    assert rewritten == 1
+    row.refresh_from_db()
+    assert row.actor_label == "anonymised"
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE audit_auditlog SET actor_label = 'forged' WHERE id = %s", [row.pk]
+        )
 
 
 @pytest.mark.postgres

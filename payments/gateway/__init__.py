@@ -60,6 +60,8 @@ class Gateway(Protocol):
 
     def cancel_subscription_at_period_end(self, *, subscription_id: str) -> dict: ...
 
+    def cancel_subscription_now(self, *, subscription_id: str) -> dict: ...
+
     def create_refund(
         self,
         *,

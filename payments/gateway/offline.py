@@ -984,6 +984,24 @@ class OfflineGateway:
         transaction.on_commit(lambda: deliver(events))
         return subscription
 
+    @network_call
+    def cancel_subscription_now(self, *, subscription_id: str) -> dict:
+        """Ends the subscription at once, as Stripe's DELETE does: answers with the
+        canceled subscription and confirms it with customer.subscription.deleted."""
+        subscription, seen = self._subscription_state(subscription_id)
+        now = max(int(time.time()), seen + 1)
+        subscription.update(
+            status="canceled",
+            canceled_at=now,
+            ended_at=now,
+            cancel_at_period_end=False,
+        )
+        events = [
+            event_envelope("customer.subscription.deleted", subscription, created=now)
+        ]
+        transaction.on_commit(lambda: deliver(events))
+        return subscription
+
     def renew_subscription(
         self, *, subscription_id: str, until: int, customer_email: str = ""
     ) -> list[dict]:

@@ -182,6 +182,12 @@ class StripeGateway:
         return subscription.to_dict()
 
     @network_call
+    def cancel_subscription_now(self, *, subscription_id: str) -> dict:
+        """Ends the subscription at once (an erasure); returns the canceled
+        subscription (the webhook event confirms it)."""
+        return self.client.v1.subscriptions.cancel(subscription_id).to_dict()
+
+    @network_call
     def create_refund(
         self,
         *,

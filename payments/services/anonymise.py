@@ -9,7 +9,8 @@ through the user's reverse relation.
 """
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import STAFF_ROLES
-from audit.services import audit_record
+from audit.services import audit_erase_person, audit_record
 from core.exceptions import DomainError
 from payments.models import Dispute, StripeEvent
 
@@ -49,6 +50,23 @@ class AnonymisationRefused(DomainError):
     """This user may not be anonymised (yet); the message says why."""
 
 
+# Other apps' rules for an erasure, registered at start-up (payments cannot import
+# them: the apps point the other way). A guard returns why the user may not be
+# erased yet, or ""; a preparation does what removes that reason (outside any
+# transaction: it may call Stripe) and returns how many things it did.
+ERASURE_GUARDS: dict[str, Callable[[User], str]] = {}
+ERASURE_PREPARATIONS: dict[str, Callable[[User], int]] = {}
+
+
+def customer_erasure_prepare(*, user: User) -> dict[str, int]:
+    """Run every registered preparation (subscriptions: cancel the live ones in
+    Stripe), but only once nothing else refuses the erasure (AnonymisationRefused
+    then, and nothing is canceled); never inside a transaction. Returns what each
+    did."""
+    customer_anonymisation_plan(user=user, ignoring=tuple(ERASURE_PREPARATIONS))
+    return {name: prepare(user) for name, prepare in ERASURE_PREPARATIONS.items()}
+
+
 @dataclass(frozen=True)
 class Anonymisation:
     """What an anonymisation changes (or, in a dry run, would change)."""
@@ -59,6 +77,7 @@ class Anonymisation:
     stripe_event_ids: tuple[str, ...]
     login_records: int
     wishlist_items_kept: int
+    audit_rows: int = 0  # audit rows rewritten: known once done
 
     def counts(self) -> dict[str, int]:
         """Rows changed per table: the audit row's metadata (never an old value)."""
@@ -68,6 +87,7 @@ class Anonymisation:
             "stripe_events": len(self.stripe_event_ids),
             "login_records_deleted": self.login_records,
             "wishlist_items_kept": self.wishlist_items_kept,
+            "audit_rows_rewritten": self.audit_rows,
         }
 
 
@@ -84,14 +104,16 @@ def outward_code(postcode: str, country: str = "GB") -> str:
     return match.group(1) if match else ""
 
 
-def customer_anonymisation_plan(*, user: User) -> Anonymisation:
+def customer_anonymisation_plan(
+    *, user: User, ignoring: tuple[str, ...] = ()
+) -> Anonymisation:
     """What `customer_anonymise` would change for this user. Reads only.
 
     Raises AnonymisationRefused for a staff user, for a customer with an order
     still pending payment or awaiting fulfilment (its address is still needed), and
     for one with an open dispute (its evidence may need the address).
     """
-    _refuse_if_not_erasable(user)
+    _refuse_if_not_erasable(user, ignoring=ignoring)
     return Anonymisation(
         user_id=user.pk,
         anonymised_email=anonymised_email(user),
@@ -115,8 +137,10 @@ def customer_anonymise(*, user: User, actor_label: str) -> Anonymisation:
     cleared; postcode cut to its outward code; city and country kept); the Stripe
     events about them (names, emails, phones and street addresses in the payload
     scrubbed); deletes their django-axes login records; appends one
-    `accounts.customer_anonymised` audit row with the counts. Payments, refunds,
-    disputes, wishlist items and audit rows are not changed. Raises
+    `accounts.customer_anonymised` audit row with the counts. Audit rows naming
+    them are rewritten once (`audit_erase_person`: the email and name replaced,
+    who did what and when kept). Payments, refunds, disputes and wishlist items
+    are not changed. Raises
     AnonymisationRefused as `customer_anonymisation_plan` does.
     """
     user = User.objects.select_for_update().get(pk=user.pk)
@@ -148,6 +172,15 @@ def customer_anonymise(*, user: User, actor_label: str) -> Anonymisation:
     for records in _login_records(user):
         records.delete()
 
+    def scrub(value):
+        return _scrub(
+            value, email=old_email, new_email=new_email, identifying=identifying
+        )
+
+    plan = replace(
+        plan, audit_rows=audit_erase_person(user=user, scrub=scrub, email=user.email)
+    )
+
     user.email = new_email
     user.full_name = ""
     user.is_active = False
@@ -163,7 +196,7 @@ def customer_anonymise(*, user: User, actor_label: str) -> Anonymisation:
     return plan
 
 
-def _refuse_if_not_erasable(user: User) -> None:
+def _refuse_if_not_erasable(user: User, *, ignoring: tuple[str, ...] = ()) -> None:
     staff_roles = sorted(user.roles & STAFF_ROLES)
     if staff_roles or user.is_staff or user.is_superuser:
         raise AnonymisationRefused(
@@ -181,6 +214,10 @@ def _refuse_if_not_erasable(user: User) -> None:
             f"user #{user.pk} has open orders ({', '.join(open_orders)}): "
             "fulfil or cancel them first"
         )
+    for name, guard in ERASURE_GUARDS.items():
+        reason = "" if name in ignoring else guard(user)
+        if reason:
+            raise AnonymisationRefused(reason)
     disputes = Dispute.objects.filter(
         Q(payment__customer=user) | Q(payment__order__customer=user)
     ).distinct()

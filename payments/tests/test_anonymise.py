@@ -1,6 +1,7 @@
 """`anonymise_customer`: personal data goes, the books stay as they were."""
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from accounts.models import User
 from analyticsapp.models import DailySnapshot
 from analyticsapp.services.snapshots import METRICS, snapshots_build
 from audit.models import AuditLog
+from audit.services import audit_record
 from catalog.tests.factories import ProductFactory, VariantFactory
 from orders.models import Order, OrderStatusChange
 from orders.services.cart import CartEntry
@@ -254,16 +256,27 @@ def test_amounts_dates_and_snapshot_revenue_are_unchanged(shop):
     assert _snapshot_days() == snapshots
 
 
-def test_wishlist_items_and_audit_rows_are_kept_and_one_audit_row_is_added(shop):
+def test_wishlist_items_kept_audit_rows_rewritten_and_one_audit_row_added(shop):
     ada, _ = shop
+    audit_rows(ada)  # her own acts, as she signed in and shopped
     audit_before = list(AuditLog.objects.order_by("pk").values())
     wishlist_before = list(WishlistItem.objects.order_by("pk").values())
+    naming = [r for r in audit_before if EMAIL in json.dumps(r, default=str).lower()]
+    assert naming, "the fixture's audit rows name Ada"
 
     call_command("anonymise_customer", EMAIL)
 
     assert list(WishlistItem.objects.order_by("pk").values()) == wishlist_before
     audit_after = list(AuditLog.objects.order_by("pk").values())
-    assert audit_after[: len(audit_before)] == audit_before
+    for before, after in zip(audit_before, audit_after, strict=False):
+        if before in naming:  # who did what and when stay; the person goes
+            assert EMAIL not in json.dumps(after, default=str).lower()
+            unchanged = {"actor_label", "metadata"}
+            assert {k: v for k, v in after.items() if k not in unchanged} == {
+                k: v for k, v in before.items() if k not in unchanged
+            }
+        else:
+            assert after == before
     (row,) = audit_after[len(audit_before) :]
     assert row["event_type"] == "accounts.customer_anonymised"
     assert (row["target_type"], row["target_id"]) == ("accounts.user", str(ada.pk))
@@ -274,8 +287,36 @@ def test_wishlist_items_and_audit_rows_are_kept_and_one_audit_row_is_added(shop)
         "stripe_events": 7,
         "login_records_deleted": 1,
         "wishlist_items_kept": 1,
+        "audit_rows_rewritten": len(naming),
     }
     assert EMAIL not in json.dumps(row, default=str)
+
+
+def audit_rows(ada):
+    """Rows as her own acts write them: her email as the actor's label, and in
+    the metadata (a name and street too)."""
+    audit_record(event_type="auth.login", actor=ada, target=ada)
+    audit_record(
+        event_type="order.placed",
+        actor_label=EMAIL,
+        metadata={"email": EMAIL, "ship_to": NAME, "note": f"for {EMAIL.upper()}"},
+    )
+
+
+def test_after_erasure_the_whole_database_names_the_person_nowhere(shop):
+    ada, _ = shop
+    audit_rows(ada)
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    assert EMAIL in dump.getvalue().lower()
+
+    call_command("anonymise_customer", EMAIL)
+
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    text = dump.getvalue().casefold()
+    for value in PERSONAL:
+        assert value.casefold() not in text, value
 
 
 def test_a_dry_run_prints_the_changes_and_writes_nothing(shop, capsys):

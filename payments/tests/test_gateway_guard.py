@@ -31,6 +31,7 @@ def stripe_settings(settings):
 def test_the_interface_names_every_call_our_code_makes_on_stripe():
     assert CALLS == [
         "cancel_subscription_at_period_end",
+        "cancel_subscription_now",
         "create_checkout_session",
         "create_refund",
         "create_subscription_checkout",

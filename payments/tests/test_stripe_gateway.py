@@ -247,3 +247,16 @@ def test_a_refused_refund_is_a_clear_message_and_writes_nothing(
             idempotency_key="k",
         )
     assert not Refund.objects.exists()
+
+
+def test_an_erasure_cancels_a_subscription_at_once(stripe_settings):
+    http = RecordingHTTPClient(
+        [(200, {"id": "sub_9", "object": "subscription", "status": "canceled"})]
+    )
+    answer = StripeGateway(http_client=http).cancel_subscription_now(
+        subscription_id="sub_9"
+    )
+    assert answer["status"] == "canceled"
+    [request] = http.requests
+    assert request["method"] == "delete"
+    assert request["url"].endswith("/v1/subscriptions/sub_9")

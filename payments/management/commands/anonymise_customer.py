@@ -7,6 +7,7 @@ from payments.services.anonymise import (
     AnonymisationRefused,
     customer_anonymisation_plan,
     customer_anonymise,
+    customer_erasure_prepare,
 )
 
 
@@ -21,12 +22,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="print the changes, write nothing"
         )
+        parser.add_argument(
+            "--cancel-subscriptions",
+            action="store_true",
+            help="cancel the customer's live subscriptions in Stripe first",
+        )
 
-    def handle(self, *args, email, dry_run, **options):
+    def handle(self, *args, email, dry_run, cancel_subscriptions, **options):
         user = User.objects.filter(email__iexact=email.strip()).first()
         if user is None:
             raise CommandError(f"no user with the email {email!r}")
         try:
+            if cancel_subscriptions and not dry_run:
+                for name, count in customer_erasure_prepare(user=user).items():
+                    self.stdout.write(f"  {name}: {count} canceled in Stripe first")
             if dry_run:
                 plan = customer_anonymisation_plan(user=user)
             else:
@@ -49,7 +58,8 @@ class Command(BaseCommand):
             f"  login records {'to delete' if dry_run else 'deleted'}: "
             f"{plan.login_records}\n"
             f"  kept as they are: {plan.wishlist_items_kept} wishlist item(s), "
-            "payments, refunds, disputes, order amounts and dates, audit rows"
+            "payments, refunds, disputes, order amounts and dates; audit rows "
+            "keep who did what and when, without the person"
         )
         if dry_run:
             self.stdout.write("dry run: nothing was written")
