@@ -27,7 +27,7 @@ from analyticsapp.exports import (
     csv_chunks,
 )
 from analyticsapp.forms import DashboardForm, ExportForm
-from analyticsapp.kpis import Window
+from analyticsapp.kpis import Window, default_as_of
 from core.forms import bad_input
 from orders.selectors import ops_backlog
 
@@ -387,8 +387,18 @@ def export_download(request, name):
     return response
 
 
+BI_PACK_MAX_DAYS = 731  # as the dashboards: a longer pack is asked for in parts
+
+
 def export_bi_pack(request):
     filters = _filters(request)
+    if filters.date_from is not None:
+        end = filters.date_to or default_as_of()
+        if (end - filters.date_from).days + 1 > BI_PACK_MAX_DAYS:
+            raise BadRequest(
+                f"A BI pack covers at most {BI_PACK_MAX_DAYS} days: ask for the range "
+                "in parts, or leave both dates empty for the whole history."
+            )
     tally: dict = {}
     archive = bi_pack(filters, tally)
     audit_export(

@@ -286,3 +286,13 @@ def test_every_audited_download_records_the_clients_address(client, analyst):
         "orders": "198.51.100.7",
         "bi_pack": "198.51.100.8",
     }
+
+
+def test_a_bi_pack_longer_than_two_years_is_asked_for_in_parts(client, analyst):
+    client.force_login(analyst)
+    url = reverse("analyticsapp:export_bi_pack")
+    long = client.get(url, {"date_from": "2000-01-01", "date_to": "2026-01-01"})
+    assert long.status_code == 400 and "at most 731 days" in long.content.decode()
+    ok = client.get(url, {"date_from": "2024-01-02", "date_to": "2026-01-01"})
+    assert ok.status_code == 200
+    assert client.get(url).status_code == 200  # the whole history: no dates
