@@ -9,7 +9,7 @@ payments never imports analyticsapp (ARCHITECTURE.md: imports point down).
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Max
 
@@ -71,20 +71,34 @@ def stripe_history_import(
         progress=progress,
         progress_every=progress_every,
     )
+    return _settle_and_rebuild(
+        HistoryImport(summary=summary),
+        settle=settle,
+        rebuild=rebuild,
+        triggered_by=f"import_stripe_events:{actor_label}",
+        progress=progress,
+    )
+
+
+def _settle_and_rebuild(
+    done: HistoryImport, *, settle: bool, rebuild: bool, triggered_by: str, progress
+) -> HistoryImport:
+    """After an import: ask Stripe for the balance transactions still missing
+    (unless `settle` is false), then rebuild the snapshots of the days the import
+    touched (unless `rebuild` is false or it touched none). Returns `done` with
+    what was settled and rebuilt."""
+    summary = done.summary
     settled = settlement_until_done(progress=progress) if settle else None
     if not rebuild or summary.touched_from is None:
-        return HistoryImport(summary=summary, settled=settled)
+        return replace(done, settled=settled)
     rebuilt_from, rebuilt_to = snapshots_rebuild_touched(
         date_from=summary.touched_from,
         date_to=summary.touched_to,
-        triggered_by=f"import_stripe_events:{actor_label}"[:254],
+        triggered_by=triggered_by[:254],
         progress=progress,
     )
-    return HistoryImport(
-        summary=summary,
-        rebuilt_from=rebuilt_from,
-        rebuilt_to=rebuilt_to,
-        settled=settled,
+    return replace(
+        done, settled=settled, rebuilt_from=rebuilt_from, rebuilt_to=rebuilt_to
     )
 
 
@@ -117,21 +131,12 @@ def stripe_objects_import(
     summary = backfill.events
     if not backfill.finished:
         return HistoryImport(summary=summary, backfill=backfill)
-    settled = settlement_until_done(progress=progress) if settle else None
-    if not rebuild or summary.touched_from is None:
-        return HistoryImport(summary=summary, settled=settled, backfill=backfill)
-    rebuilt_from, rebuilt_to = snapshots_rebuild_touched(
-        date_from=summary.touched_from,
-        date_to=summary.touched_to,
-        triggered_by=f"import_stripe_history:{actor_label}"[:254],
+    return _settle_and_rebuild(
+        HistoryImport(summary=summary, backfill=backfill),
+        settle=settle,
+        rebuild=rebuild,
+        triggered_by=f"import_stripe_history:{actor_label}",
         progress=progress,
-    )
-    return HistoryImport(
-        summary=summary,
-        rebuilt_from=rebuilt_from,
-        rebuilt_to=rebuilt_to,
-        settled=settled,
-        backfill=backfill,
     )
 
 
