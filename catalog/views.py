@@ -13,6 +13,7 @@ from catalog.selectors import (
     variants_with_availability,
     with_stock_labels,
 )
+from core.forms import valid_fields
 
 PAGE_SIZE = 12
 
@@ -28,7 +29,7 @@ def home(request):
 
 def product_list_view(request):
     form = ProductFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    filters = valid_fields(form)
     products = product_list(
         search=filters.get("q", ""),
         category=filters.get("category", ""),

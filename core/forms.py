@@ -47,3 +47,13 @@ def bad_input(form: forms.Form) -> bool:
         for errors in form.errors.as_data().values()
         for error in errors
     )
+
+
+def valid_fields(form: forms.Form) -> dict:
+    """The cleaned values of a bound form's valid fields: one bad parameter (an
+    unknown sort, a bad day) falls back to its default without dropping the
+    others. An unbound form has none."""
+    if not form.is_bound:
+        return {}
+    form.is_valid()
+    return dict(getattr(form, "cleaned_data", {}))

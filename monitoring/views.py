@@ -13,7 +13,7 @@ from accounts.roles import Role
 from analyticsapp.exports import Export, Filters, csv_chunks
 from audit.models import AuditLog
 from audit.services import audit_record
-from core.forms import bad_input
+from core.forms import bad_input, valid_fields
 from monitoring.checks import ATTENTION, INTEGRITY, KINDS, REGISTRY, checks_of_kind
 from monitoring.checks import Severity as SEVERITY_ORDER
 from monitoring.forms import AuditFilterForm, IssueFilterForm
@@ -68,7 +68,7 @@ def issues(request):
             output_field=CharField(),
         )
     )
-    data = form.cleaned_data if form.is_valid() else {}
+    data = valid_fields(form)
     if data.get("kind"):
         rows = rows.filter(kind=data["kind"])
     status = data.get("status") or "open"
@@ -157,7 +157,7 @@ def issue_status(request, pk, status):
 def _audit_rows(request):
     form = AuditFilterForm(request.GET or None)
     rows = AuditLog.objects.select_related("actor").order_by("-created_at", "-id")
-    if form.is_valid():
+    if valid_fields(form):
         rows = form.apply(rows)
     return form, rows
 

@@ -10,7 +10,7 @@ from catalog.models import Variant
 from catalog.selectors import stock_overview
 from catalog.services.stock import stock_adjust
 from core.exceptions import DomainError
-from core.forms import bad_input
+from core.forms import bad_input, valid_fields
 from core.redirects import redirect_back
 from orders.forms import CancelForm, FulfilForm, OpsQueueFilterForm, StockAdjustForm
 from orders.models import Order
@@ -33,7 +33,7 @@ PAGE_SIZE = 50
 
 def queue(request):
     form = OpsQueueFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    filters = valid_fields(form)
     orders = ops_order_queue(
         status=filters.get("status", ""),
         search=filters.get("q", ""),

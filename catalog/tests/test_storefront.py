@@ -41,6 +41,11 @@ def test_product_list_searches_filters_sorts_and_paginates(client):
         "Oak Board",
     ]
     assert _names(client.get(url, {"sort": "-price"}))[0] == "Oak Board"
+    # An unknown sort falls back to by name and keeps the category (issue 17).
+    assert _names(client.get(url, {"category": "kitchen", "sort": "cheapest"})) == [
+        "Oak Board",
+        "Stoneware Mug",
+    ]
     for i in range(12):
         VariantFactory(product=ProductFactory(name=f"Zed {i:02d}", category=garden))
     second = client.get(url, {"page": 2})
