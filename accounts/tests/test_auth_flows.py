@@ -276,3 +276,27 @@ def test_a_flood_of_sign_ins_is_refused_site_wide(
         for n in range(4)
     ]
     assert codes[:3] == [302, 302, 302] and codes[3] == 429
+
+
+def test_a_lockout_ends_after_its_cool_off_whatever_is_tried_meanwhile(
+    settings, customer, client
+):
+    """Attempts during a lockout do not restart it (axes' default did), so nobody
+    can keep an account locked for ever."""
+    start = dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC)
+
+    def attempt(password):
+        return client.post(
+            reverse("accounts:login"),
+            {"username": customer.email, "password": password},
+        )
+
+    with time_machine.travel(start, tick=False):
+        for _ in range(5):
+            attempt("wrong")
+    for minutes in (10, 30, 50):  # still trying while locked
+        with time_machine.travel(start + dt.timedelta(minutes=minutes), tick=False):
+            assert attempt("wrong").status_code == 429
+    after = start + dt.timedelta(hours=settings.AXES_COOLOFF_TIME, minutes=1)
+    with time_machine.travel(after, tick=False):
+        assert attempt("correct-horse-battery").status_code == 302

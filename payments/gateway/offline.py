@@ -874,7 +874,7 @@ class OfflineGateway:
     @staticmethod
     def with_customer_email(session: dict, user) -> dict:
         """The session as Stripe would hold it: with its customer's email."""
-        return {**session, "customer_email": user.email}
+        return {**session, "customer_email": user.email if user else ""}
 
     @staticmethod
     def subscription_session(token: str) -> dict | None:
@@ -894,7 +894,7 @@ class OfflineGateway:
         Returns the subscription id."""
         if not session.get("customer_email"):  # the URL's session holds none
             user = User.objects.filter(pk=session["metadata"]["user_id"]).first()
-            session = {**session, "customer_email": user.email if user else ""}
+            session = self.with_customer_email(session, user)
         now = int(time.time())
         sub_id = _stripe_id("sub", session["id"])
         variant_id = session["metadata"]["variant_id"]
