@@ -24,3 +24,16 @@ class ProductFilterForm(forms.Form):
 class AddToCartForm(forms.Form):
     variant = forms.IntegerField(widget=forms.HiddenInput)
     quantity = forms.IntegerField(min_value=1, max_value=20, initial=1)
+
+
+class StockAdjustForm(forms.Form):
+    delta = forms.IntegerField(
+        label="Change (+ adds, − removes)", min_value=-100000, max_value=100000
+    )
+    note = forms.CharField(label="Reason", max_length=255)
+
+    def clean_delta(self):
+        delta = self.cleaned_data["delta"]
+        if delta == 0:
+            raise forms.ValidationError("Enter a non-zero change.")
+        return delta

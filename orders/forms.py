@@ -43,16 +43,3 @@ class FulfilForm(forms.Form):
 
 class CancelForm(forms.Form):
     note = forms.CharField(label="Reason", required=False, max_length=255)
-
-
-class StockAdjustForm(forms.Form):
-    delta = forms.IntegerField(
-        label="Change (+ adds, − removes)", min_value=-100000, max_value=100000
-    )
-    note = forms.CharField(label="Reason", max_length=255)
-
-    def clean_delta(self):
-        delta = self.cleaned_data["delta"]
-        if delta == 0:
-            raise forms.ValidationError("Enter a non-zero change.")
-        return delta

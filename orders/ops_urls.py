@@ -1,18 +1,19 @@
 from django.urls import path
 
-from orders import ops_views
+from catalog import ops_views as stock_views
+from orders import ops_queue_views, ops_views
 
 app_name = "ops"
 urlpatterns = [
-    path("", ops_views.queue, name="queue"),
-    path("orders/bulk-fulfil/", ops_views.bulk_fulfil, name="bulk_fulfil"),
+    path("", ops_queue_views.queue, name="queue"),
+    path("orders/bulk-fulfil/", ops_queue_views.bulk_fulfil, name="bulk_fulfil"),
     path("orders/<str:number>/", ops_views.order_detail, name="order_detail"),
     path("orders/<str:number>/fulfil/", ops_views.fulfil, name="order_fulfil"),
     path("orders/<str:number>/cancel/", ops_views.cancel, name="order_cancel"),
-    path("stock/", ops_views.stock, name="stock"),
+    path("stock/", stock_views.stock, name="stock"),
     path(
         "stock/<int:variant_id>/adjust/",
-        ops_views.stock_adjust_view,
+        stock_views.stock_adjust_view,
         name="stock_adjust",
     ),
 ]

@@ -31,7 +31,9 @@ gate "ruff format --check" $BIN/ruff format --check .
 gate "manage.py check" $PY manage.py check --fail-level WARNING
 gate "makemigrations --check" $PY manage.py makemigrations --check --dry-run
 gate "rbac matrix up to date" $PY manage.py rbac_matrix --check
-gate "tests on SQLite" $PY -m pytest
+# Both legs on two workers (this machine has two cores; each worker has its own
+# test database). Serially they took 6 and 10 minutes, beyond make test's budget.
+gate "tests on SQLite" $PY -m pytest -n 2
 
 pg_up() {
   $PY - <<'PYEOF'
@@ -44,7 +46,7 @@ except Exception as exc:
 PYEOF
 }
 if pg_up; then
-  gate "tests on PostgreSQL" $PY -m pytest --ds=purelaka.settings_postgres --create-db
+  gate "tests on PostgreSQL" $PY -m pytest -n 2 --ds=purelaka.settings_postgres --create-db
   gate "backup -> restore drill (PostgreSQL): checks pass, KPI export identical" \
     scripts/restore_drill.sh
   gate "bench-quick (20,000 orders): invariants, never timings" \
