@@ -119,4 +119,5 @@ fi
 echo
 echo "=== summary"
 printf '%s\n' "${results[@]}"
+echo "make test took $((SECONDS / 60)) min $((SECONDS % 60)) s (budget: 15 min)"
 exit $failed
