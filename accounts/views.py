@@ -2,11 +2,20 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.generic import FormView
 
 from accounts.forms import EmailAuthenticationForm, SignupForm
+from accounts.roles import Role
 from accounts.services import customer_signup
 from accounts.throttle import signin_refusal
+
+# URL names of each staff role's home; customers (and anyone else) get the shop.
+ROLE_HOMES = {
+    Role.ADMIN: "monitoring:issues",
+    Role.OPS: "ops:queue",
+    Role.ANALYST: "analyticsapp:dashboard",
+}
 
 
 class SignInView(LoginView):
@@ -20,6 +29,10 @@ class SignInView(LoginView):
                 request, "accounts/locked_out.html", {"message": refusal}, status=429
             )
         return super().post(request, *args, **kwargs)
+
+    def get_default_redirect_url(self):
+        """Without a `next`, each role lands on its own home."""
+        return reverse(ROLE_HOMES.get(self.request.user.primary_role, "catalog:home"))
 
 
 class SignOutView(LogoutView):
@@ -42,4 +55,8 @@ class SignupView(FormView):
 
 
 def account(request):
-    return render(request, "accounts/account.html", {"account_user": request.user})
+    user = request.user
+    roles = [Role(name).label for name in sorted(user.roles)]
+    return render(
+        request, "accounts/account.html", {"account_user": user, "roles": roles}
+    )

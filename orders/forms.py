@@ -33,13 +33,3 @@ class OpsQueueFilterForm(forms.Form):
     q = forms.CharField(label="Order number or email", required=False, max_length=100)
     date_from = DayField(label="From")
     date_to = DayField(label="To")
-
-
-class FulfilForm(forms.Form):
-    tracking_reference = forms.CharField(
-        label="Tracking reference", required=False, max_length=100
-    )
-
-
-class CancelForm(forms.Form):
-    note = forms.CharField(label="Reason", required=False, max_length=255)

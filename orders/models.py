@@ -82,6 +82,9 @@ class Order(TimeStampedModel):
     shipping_city = models.CharField(max_length=100)
     shipping_postcode = models.CharField(max_length=20)
     shipping_country = models.CharField(max_length=2, default="GB")
+    carrier = models.CharField(
+        max_length=32, blank=True, help_text="A key of settings.CARRIERS, or blank."
+    )
     tracking_reference = models.CharField(max_length=100, blank=True)
     stripe_checkout_session_id = models.CharField(max_length=255, blank=True)
     stripe_payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
@@ -189,3 +192,20 @@ class OrderStatusChange(models.Model):
 
     def __str__(self):
         return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class OrderNote(models.Model):
+    """An internal note by staff on an order: never shown to the customer, audited."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    body = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.order_id}: {self.body[:40]}"

@@ -6,10 +6,12 @@ from orders import ops_queue_views, ops_views
 app_name = "ops"
 urlpatterns = [
     path("", ops_queue_views.queue, name="queue"),
+    path("orders/packing-slips/", ops_views.packing_slips, name="packing_slips"),
     path("orders/bulk-fulfil/", ops_queue_views.bulk_fulfil, name="bulk_fulfil"),
     path("orders/<str:number>/", ops_views.order_detail, name="order_detail"),
     path("orders/<str:number>/fulfil/", ops_views.fulfil, name="order_fulfil"),
     path("orders/<str:number>/cancel/", ops_views.cancel, name="order_cancel"),
+    path("orders/<str:number>/notes/", ops_views.note_add, name="order_note"),
     path("stock/", stock_views.stock, name="stock"),
     path(
         "stock/<int:variant_id>/adjust/",

@@ -5,10 +5,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.confirm import confirmation_page
 from core.exceptions import DomainError
+from core.money import format_money
 from core.redirects import redirect_back
 from orders.models import Order
 from orders.selectors import ops_order_get
@@ -126,12 +129,34 @@ def refund(request, number):
             for error in errors:
                 messages.error(request, f"{form.fields[field].label or field}: {error}")
         return redirect("ops:order_detail", number=order.number)
+    restock = form.restock()
+    lines = {line.variant_id: line for line in order.lines.all()}
+    back = reverse("ops:order_detail", args=[order.number])
+    statements = [
+        f"Refund {format_money(form.cleaned_data['amount'], order.currency)} of "
+        f"order {order.number} to the card the customer paid with "
+        f"(payment {order.stripe_payment_intent or 'on record'}).",
+    ] + [
+        f"Restock {quantity} × {lines[variant_id].sku}."
+        for variant_id, quantity in restock.items()
+        if quantity and variant_id in lines
+    ]
+    if not any(restock.values()):
+        statements.append("Nothing goes back into stock.")
+    if page := confirmation_page(
+        request,
+        title=f"Refund order {order.number}?",
+        statements=statements,
+        button="Refund now",
+        back=back,
+    ):
+        return page
     try:
         refund_obj = refund_issue(
             order=order,
             amount_pennies=form.cleaned_data["amount"],
             reason=form.cleaned_data["reason"],
-            restock=form.restock(),
+            restock=restock,
             actor=request.user,
             idempotency_key=form.cleaned_data["idempotency_key"],
         )

@@ -41,6 +41,8 @@ POLICY = {
     "ops:order_fulfil": OPS,
     "ops:order_cancel": OPS,
     "ops:bulk_fulfil": OPS,
+    "ops:order_note": OPS,
+    "ops:packing_slips": OPS,
     "ops:stock": OPS,
     "ops:stock_adjust": OPS,
     # Revenue intelligence

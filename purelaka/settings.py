@@ -131,6 +131,17 @@ USE_TZ = True
 # Money and time conventions (ARCHITECTURE.md).
 STORE_CURRENCY = env("STORE_CURRENCY", default="GBP")
 REPORTING_TIMEZONE = env("REPORTING_TIMEZONE", default="Europe/London")
+# Carriers ops can ship with: key -> (name, tracking URL with {reference}). A carrier
+# not listed here ships without a link (orders/shipping.py).
+CARRIERS = {
+    "royal-mail": (
+        "Royal Mail",
+        "https://www.royalmail.com/track-your-item#/tracking-results/{reference}",
+    ),
+    "dpd": ("DPD", "https://track.dpd.co.uk/parcels/{reference}"),
+    "evri": ("Evri", "https://www.evri.com/track/parcel/{reference}"),
+    "ups": ("UPS", "https://www.ups.com/track?tracknum={reference}"),
+}
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

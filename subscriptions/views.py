@@ -1,8 +1,10 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
+from core.confirm import confirmation_page
 from core.exceptions import DomainError
 from subscriptions.billing import subscription_cancel_at_period_end
 from subscriptions.checkout import subscription_checkout_start
@@ -44,6 +46,20 @@ def subscribe(request):
 @require_POST
 def subscription_cancel(request, pk):
     subscription = subscription_get_for_customer(customer=request.user, pk=pk)
+    ends = subscription.current_period_end
+    if page := confirmation_page(
+        request,
+        title=f"Cancel your {subscription.variant.product.name} subscription?",
+        statements=[
+            "It is not renewed: no further payment is taken.",
+            f"It stays active until {date_format(ends, 'j F Y')}."
+            if ends
+            else "It stays active until the end of the period you paid for.",
+        ],
+        button="Cancel the subscription",
+        back=reverse("subscriptions:list"),
+    ):
+        return page
     try:
         subscription_cancel_at_period_end(subscription=subscription, actor=request.user)
     except DomainError as exc:

@@ -22,6 +22,7 @@ POST_ONLY = {
     "wishlist:move_to_cart",
     "ops:order_fulfil",
     "ops:order_cancel",
+    "ops:order_note",
     "ops:bulk_fulfil",
     "ops:stock_adjust",
     "payments:pay",
@@ -35,6 +36,7 @@ POST_ONLY = {
 }
 ALLOWED_GET_STATUS = dict.fromkeys(POST_ONLY, 405) | {
     "orders:checkout": 302,  # an empty cart is sent back to the cart page
+    "ops:packing_slips": 400,  # no order chosen: a message, not an empty page
 }
 # Concrete pages checked for a namespace-wide rule.
 NAMESPACE_SAMPLES = {
@@ -167,6 +169,7 @@ def _url_kwargs(user):
         "ops:order_detail": by_order,
         "ops:order_fulfil": by_order,
         "ops:order_cancel": by_order,
+        "ops:order_note": by_order,
         "ops:stock_adjust": {"variant_id": variant.pk},
         "wishlist:add": by_product,
         "wishlist:remove": by_product,

@@ -7,12 +7,13 @@ in the same transaction; an illegal one raises IllegalTransition (HTTP 409).
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 from catalog.services.stock import stock_release
-from core.exceptions import IllegalTransition
+from core.exceptions import DomainError, IllegalTransition
 from orders.models import Order, OrderStatusChange
 
 S = Order.Status
@@ -265,9 +266,17 @@ def order_processing_set(*, order: Order, since) -> None:
     Order.objects.filter(pk=order.pk).update(payment_processing_since=since)
 
 
-def order_fulfil(*, order: Order, actor, tracking_reference: str = "") -> Order:
-    """Ops marks a paid order as shipped, with an optional tracking reference."""
-    fields = {"tracking_reference": tracking_reference.strip()[:100]}
+def order_fulfil(
+    *, order: Order, actor, tracking_reference: str = "", carrier: str = ""
+) -> Order:
+    """Ops marks a paid order as shipped, with an optional carrier (a key of
+    settings.CARRIERS) and tracking reference."""
+    if carrier and carrier not in settings.CARRIERS:
+        raise DomainError(f"Unknown carrier {carrier!r}: choose one of the list.")
+    fields = {
+        "tracking_reference": tracking_reference.strip()[:100],
+        "carrier": carrier,
+    }
     return _with_lock(
         order,
         False,

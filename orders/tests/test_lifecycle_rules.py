@@ -102,9 +102,18 @@ def test_an_ops_fulfilment_is_audited_under_the_person_with_the_tracking_referen
     customer, ops_user
 ):
     order = _paid(customer)
-    order_fulfil(order=order, actor=ops_user, tracking_reference="  RM123GB  ")
+    order_fulfil(
+        order=order,
+        actor=ops_user,
+        tracking_reference="  RM123GB  ",
+        carrier="royal-mail",
+    )
     order.refresh_from_db()
-    assert (order.status, order.tracking_reference) == ("fulfilled", "RM123GB")
+    assert (order.status, order.tracking_reference, order.carrier) == (
+        "fulfilled",
+        "RM123GB",
+        "royal-mail",
+    )
     change = OrderStatusChange.objects.get(order=order, to_status=S.FULFILLED)
     assert (change.by, change.actor, change.note) == ("ops", ops_user, "")
     row = _audit(order, "order.fulfilled")
@@ -119,6 +128,7 @@ def test_an_ops_fulfilment_is_audited_under_the_person_with_the_tracking_referen
         "to": "fulfilled",
         "by": "ops",
         "tracking_reference": "RM123GB",
+        "carrier": "royal-mail",
     }
 
 

@@ -60,24 +60,110 @@ def test_cancelling_a_paid_order_answers_409_with_the_reason(client, customer):
 # --- ops console --------------------------------------------------------------------
 
 
-def test_ops_fulfils_with_a_tracking_reference(client, ops_user, customer):
+def test_ops_fulfils_with_a_carrier_and_the_page_links_the_parcel(
+    client, ops_user, customer
+):
     order = paid_order(customer=customer, variants={VariantFactory(stock=3): 1})
     client.force_login(ops_user)
     response = client.post(
         reverse("ops:order_fulfil", args=[order.number]),
-        {"tracking_reference": " RM123456789GB "},
+        {"tracking_reference": " RM123456789GB ", "carrier": "royal-mail"},
     )
     assert response.status_code == 302
     order.refresh_from_db()
-    assert (order.status, order.tracking_reference) == ("fulfilled", "RM123456789GB")
+    assert (order.status, order.tracking_reference, order.carrier) == (
+        "fulfilled",
+        "RM123456789GB",
+        "royal-mail",
+    )
     row = AuditLog.objects.get(event_type="order.fulfilled")
     assert (row.actor, row.actor_role) == (ops_user, "ops")
     assert row.metadata["tracking_reference"] == "RM123456789GB"
     detail = client.get(
         reverse("ops:order_detail", args=[order.number])
     ).content.decode()
-    assert "paid → fulfilled" in detail
-    assert "order.fulfilled" in detail
+    assert f"Fulfilled</strong> by {ops_user.email}" in detail
+    assert "shipped with Royal Mail RM123456789GB" in detail
+    assert (
+        'href="https://www.royalmail.com/track-your-item#/tracking-results/'
+        'RM123456789GB"' in detail
+    )
+    assert "order.fulfilled" not in detail  # words, not event names
+
+
+def test_an_unknown_carrier_or_odd_reference_is_refused_and_nothing_ships(
+    client, ops_user, customer
+):
+    order = paid_order(customer=customer, variants={VariantFactory(stock=3): 1})
+    client.force_login(ops_user)
+    url = reverse("ops:order_fulfil", args=[order.number])
+    for data in (
+        {"carrier": "pigeon", "tracking_reference": "A1"},
+        {"carrier": "dpd", "tracking_reference": "<script>"},
+    ):
+        response = client.post(url, data, follow=True)
+        assert response.status_code == 200
+        assert (
+            b"Carrier:" in response.content
+            or b"Tracking reference:" in response.content
+        )
+    order.refresh_from_db()
+    assert order.status == "paid"
+
+
+def test_the_order_page_shows_the_whole_address_and_a_packing_slip(
+    client, ops_user, customer
+):
+    order = paid_order(customer=customer, variants={VariantFactory(stock=3): 2})
+    order.shipping_line1, order.shipping_line2 = "12 Long Lane", "Flat 3"
+    order.save(update_fields=["shipping_line1", "shipping_line2"])
+    client.force_login(ops_user)
+    detail = client.get(reverse("ops:order_detail", args=[order.number]))
+    page = detail.content.decode()
+    assert "12 Long Lane<br>Flat 3<br>" in page
+    assert 'data-copy="ship-to"' in page
+    slip = client.get(reverse("ops:packing_slips"), {"orders": [order.number]})
+    assert slip.status_code == 200
+    text = slip.content.decode()
+    assert text.count('class="packing-slip"') == 1
+    assert "12 Long Lane" in text and order.lines.get().sku in text
+
+
+def test_packing_slips_print_one_page_per_chosen_order_and_refuse_none(
+    client, ops_user, customer
+):
+    variant = VariantFactory(stock=10)
+    orders = [paid_order(customer=customer, variants={variant: 1}) for _ in range(3)]
+    client.force_login(ops_user)
+    chosen = [orders[0].number, orders[2].number]
+    slip = client.get(reverse("ops:packing_slips"), {"orders": chosen})
+    text = slip.content.decode()
+    assert text.count('class="packing-slip"') == 2
+    assert orders[1].number not in text
+    empty = client.get(reverse("ops:packing_slips"))
+    assert empty.status_code == 400
+    assert b"Choose at least one order" in empty.content
+
+
+def test_an_internal_note_is_kept_audited_and_on_the_timeline(
+    client, ops_user, customer
+):
+    order = paid_order(customer=customer, variants={VariantFactory(stock=3): 1})
+    client.force_login(ops_user)
+    url = reverse("ops:order_note", args=[order.number])
+    client.post(url, {"body": "  Customer asked for a gift wrap  "})
+    client.post(url, {"body": "   "})  # empty: refused, nothing kept
+    note = order.notes.get()
+    assert (note.body, note.author) == ("Customer asked for a gift wrap", ops_user)
+    row = AuditLog.objects.get(event_type="order.noted")
+    assert (row.actor, row.target_id) == (ops_user, str(order.pk))
+    detail = client.get(
+        reverse("ops:order_detail", args=[order.number])
+    ).content.decode()
+    assert f"Internal note</strong> by {ops_user.email}" in detail
+    assert "Customer asked for a gift wrap" in detail
+    own_page = client.get(order.get_absolute_url())
+    assert b"gift wrap" not in own_page.content  # never shown to the customer
 
 
 def test_fulfilling_a_pending_order_answers_409(client, ops_user, customer):
@@ -89,12 +175,19 @@ def test_fulfilling_a_pending_order_answers_409(client, ops_user, customer):
     assert order.status == "pending"
 
 
-def test_ops_cancels_a_pending_order_with_a_reason(client, ops_user, customer):
+def test_ops_cancel_asks_first_then_cancels_with_the_reason(client, ops_user, customer):
     order = place_order(customer=customer, variants={VariantFactory(stock=3): 1})
     client.force_login(ops_user)
-    client.post(
-        reverse("ops:order_cancel", args=[order.number]), {"note": "fraud check"}
-    )
+    url = reverse("ops:order_cancel", args=[order.number])
+    asked = client.post(url, {"note": "fraud check"})
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert f"Order {order.number} ({order.email}) becomes canceled." in page
+    assert 'name="note" value="fraud check"' in page
+    assert 'name="confirmed" value="1"' in page
+    order.refresh_from_db()
+    assert order.status == "pending"
+    client.post(url, {"note": "fraud check", "confirmed": "1"})
     order.refresh_from_db()
     assert order.status == "canceled"
     assert order.status_changes.latest("id").note == "fraud check"

@@ -243,17 +243,20 @@ def test_the_ops_refund_form_refunds_and_shows_it(
 ):
     order, variant = paid
     client.force_login(ops_user)
+    fields = {
+        "idempotency_key": "form-1",
+        "amount": "12.50",
+        "reason": "duplicate",
+        f"restock_{variant.pk}": "1",
+    }
+    url = reverse("payments_ops:refund", args=[order.number])
+    asked = client.post(url, fields).content.decode()
+    assert f"Refund £12.50 of order {order.number} to the card" in asked
+    assert f"Restock 1 × {variant.sku}." in asked
+    assert 'name="confirmed" value="1"' in asked
+    assert not Refund.objects.exists()  # nothing before the confirmation
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            reverse("payments_ops:refund", args=[order.number]),
-            {
-                "idempotency_key": "form-1",
-                "amount": "12.50",
-                "reason": "duplicate",
-                f"restock_{variant.pk}": "1",
-            },
-            follow=True,
-        )
+        response = client.post(url, fields | {"confirmed": "1"}, follow=True)
     assert "Refund re_" in response.content.decode()
     page = client.get(reverse("ops:order_detail", args=[order.number])).content.decode()
     assert ">succeeded<" in page

@@ -80,8 +80,12 @@ def test_cancel_at_period_end_is_pending_until_stripe_confirms_it(
 ):
     client.force_login(customer)
     url = reverse("subscriptions:cancel", args=[coffee.pk])
+    asked = client.post(url)
+    assert b"It is not renewed: no further payment is taken." in asked.content
+    coffee.refresh_from_db()
+    assert not coffee.cancel_pending  # nothing before the confirmation
     with django_capture_on_commit_callbacks() as stripe_answers:
-        response = client.post(url)
+        response = client.post(url, {"confirmed": "1"})
     assert response["Location"] == reverse("subscriptions:list")
     coffee.refresh_from_db()
     assert coffee.cancel_pending and not coffee.cancel_at_period_end

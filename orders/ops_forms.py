@@ -1,0 +1,34 @@
+"""The forms of the ops order page."""
+
+from django import forms
+
+from orders.services.notes import NOTE_MAX
+from orders.shipping import carrier_choices
+
+
+class FulfilForm(forms.Form):
+    carrier = forms.ChoiceField(label="Carrier", required=False, choices=())
+    tracking_reference = forms.RegexField(
+        label="Tracking reference",
+        required=False,
+        max_length=100,
+        regex=r"^[A-Za-z0-9][A-Za-z0-9 \-]*$",
+        strip=True,
+        error_messages={"invalid": "Use letters, digits, spaces and dashes only."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["carrier"].choices = carrier_choices()
+
+
+class CancelForm(forms.Form):
+    note = forms.CharField(label="Reason", required=False, max_length=255)
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label="Internal note (staff only)",
+        max_length=NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

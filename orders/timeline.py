@@ -1,0 +1,97 @@
+"""The ops order timeline in words: what happened, who did it, and the amounts.
+
+Status changes, the order's audit rows and its internal notes, merged oldest first.
+An audit row that only repeats a status change (``order.<status>``) is left out;
+the rest are named here, one table, with the amount where the row carries one.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from audit.selectors import audit_for_target
+from core.money import format_money
+from orders.models import Order
+from orders.shipping import carrier_name
+
+TITLES = {
+    "order.placed": "Order placed",
+    "order.payment_changed": "The order's payment changed",
+    "order.refund_status": "Refund status updated",
+    "order.noted": None,  # the note itself is on the timeline
+    "payment.checkout_started": "Checkout started",
+    "payment.checkout_opened": "Payment page opened",
+    "payment.recorded": "Payment recorded",
+    "payment.failed": "Payment failed",
+    "payment.canceled": "Payment canceled",
+    "refund.requested": "Refund requested",
+    "refund.created": "Refund created",
+    "refund.failed": "Refund failed",
+    "refund.request_made_after_refusal": "Refund requested again after a refusal",
+    "payment_exception.opened": "Payment case opened",
+    "payment_exception.closed": "Payment case closed",
+}
+STATUS_WORDS = {
+    "pending": "Placed, awaiting payment",
+    "paid": "Paid",
+    "fulfilled": "Fulfilled",
+    "canceled": "Canceled",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    title: str
+    who: str
+    detail: str = ""
+    kind: str = "event"
+
+
+def _amount(metadata: dict) -> str:
+    for key in ("amount_pennies", "refunded_pennies"):
+        if isinstance(metadata.get(key), int):
+            return format_money(metadata[key], metadata.get("currency"))
+    return ""
+
+
+def _audit_entry(row) -> Entry | None:
+    kind = row.event_type
+    if kind.startswith("order.") and kind[6:] in STATUS_WORDS:
+        return None
+    title = TITLES.get(kind, kind.replace("_", " ").replace(".", ": "))
+    if title is None:
+        return None
+    meta = row.metadata or {}
+    parts = [p for p in (_amount(meta), meta.get("reason") or "") if p]
+    if kind == "order.refund_status" and meta.get("refund_status"):
+        parts.append(f"now {meta['refund_status']}")
+    who = row.actor_label + (f" ({row.actor_role})" if row.actor_role else "")
+    return Entry(row.created_at, title, who, " · ".join(parts))
+
+
+def _status_entry(change, order: Order) -> Entry:
+    title = STATUS_WORDS.get(change.to_status, change.to_status)
+    detail = change.note
+    if change.to_status == "fulfilled" and (order.carrier or order.tracking_reference):
+        shipped = " ".join(
+            p for p in (carrier_name(order.carrier), order.tracking_reference) if p
+        )
+        detail = f"shipped with {shipped}" if not detail else f"{detail} · {shipped}"
+    who = change.actor.email if change.actor else change.by
+    return Entry(change.created_at, title, who, detail, kind="status")
+
+
+def order_timeline(order: Order) -> list[Entry]:
+    entries = [_status_entry(c, order) for c in order.status_changes.all()]
+    entries += [e for row in audit_for_target(target=order) if (e := _audit_entry(row))]
+    entries += [
+        Entry(
+            n.created_at,
+            "Internal note",
+            n.author.email if n.author else "staff",
+            n.body,
+            kind="note",
+        )
+        for n in order.notes.select_related("author")
+    ]
+    return sorted(entries, key=lambda e: e.at)
