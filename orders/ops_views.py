@@ -73,10 +73,12 @@ def cancel(request, number):
     if page := confirmation_page(
         request,
         title=f"Cancel order {order.number}?",
-        statements=[
-            f"Order {order.number} ({order.email}) becomes canceled.",
-            "Its stock reservations are released.",
-        ]
+        statements=[f"Order {order.number} ({order.email}) becomes canceled."]
+        + (
+            ["Its stock reservations are released."]
+            if order.status == Order.Status.PENDING
+            else []
+        )
         + ([f"Reason recorded: {note}"] if note else []),
         button="Cancel the order",
         back=back,

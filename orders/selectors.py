@@ -11,7 +11,7 @@ from catalog.models import Variant
 from catalog.selectors import variants_with_availability
 from catalog.services.stock import Shortfall
 from core.money import format_money
-from orders.models import Order, OrderLine, OrderStatusChange
+from orders.models import Order, OrderLine, OrderNote, OrderStatusChange
 from orders.pricing import shipping_for
 
 
@@ -203,6 +203,7 @@ def ops_order_get(*, number: str) -> Order:
                 "status_changes",
                 queryset=OrderStatusChange.objects.select_related("actor"),
             ),
+            Prefetch("notes", queryset=OrderNote.objects.select_related("author")),
         ),
         number=number,
     )

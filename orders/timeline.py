@@ -17,7 +17,6 @@ TITLES = {
     "order.placed": "Order placed",
     "order.payment_changed": "The order's payment changed",
     "order.refund_status": "Refund status updated",
-    "order.noted": None,  # the note itself is on the timeline
     "payment.checkout_started": "Checkout started",
     "payment.checkout_opened": "Payment page opened",
     "payment.recorded": "Payment recorded",
@@ -30,6 +29,8 @@ TITLES = {
     "payment_exception.opened": "Payment case opened",
     "payment_exception.closed": "Payment case closed",
 }
+# Rows the timeline shows otherwise: a note is shown as the note itself.
+SHOWN_OTHERWISE = {"order.noted"}
 STATUS_WORDS = {
     "pending": "Placed, awaiting payment",
     "paid": "Paid",
@@ -56,11 +57,11 @@ def _amount(metadata: dict) -> str:
 
 def _audit_entry(row) -> Entry | None:
     kind = row.event_type
-    if kind.startswith("order.") and kind[6:] in STATUS_WORDS:
+    if kind in SHOWN_OTHERWISE or (
+        kind.startswith("order.") and kind[6:] in STATUS_WORDS
+    ):
         return None
     title = TITLES.get(kind, kind.replace("_", " ").replace(".", ": "))
-    if title is None:
-        return None
     meta = row.metadata or {}
     parts = [p for p in (_amount(meta), meta.get("reason") or "") if p]
     if kind == "order.refund_status" and meta.get("refund_status"):
@@ -82,7 +83,8 @@ def _status_entry(change, order: Order) -> Entry:
 
 
 def order_timeline(order: Order) -> list[Entry]:
-    entries = [_status_entry(c, order) for c in order.status_changes.all()]
+    changes = order.status_changes.all()  # prefetched with their actors
+    entries = [_status_entry(c, order) for c in changes]
     entries += [e for row in audit_for_target(target=order) if (e := _audit_entry(row))]
     entries += [
         Entry(
@@ -92,6 +94,6 @@ def order_timeline(order: Order) -> list[Entry]:
             n.body,
             kind="note",
         )
-        for n in order.notes.select_related("author")
+        for n in order.notes.all()  # prefetched with their authors
     ]
     return sorted(entries, key=lambda e: e.at)

@@ -130,7 +130,7 @@ def refund(request, number):
                 messages.error(request, f"{form.fields[field].label or field}: {error}")
         return redirect("ops:order_detail", number=order.number)
     restock = form.restock()
-    lines = {line.variant_id: line for line in order.lines.all()}
+    lines = {line.variant_id: line for line in form.lines}
     back = reverse("ops:order_detail", args=[order.number])
     statements = [
         f"Refund {format_money(form.cleaned_data['amount'], order.currency)} of "

@@ -145,6 +145,33 @@ def test_packing_slips_print_one_page_per_chosen_order_and_refuse_none(
     assert b"Choose at least one order" in empty.content
 
 
+def test_the_order_page_costs_the_same_queries_however_long_its_timeline(
+    client, ops_user, customer
+):
+    def page_queries(order):
+        with CaptureQueriesContext(connection) as queries:
+            assert (
+                client.get(reverse("ops:order_detail", args=[order.number])).status_code
+                == 200
+            )
+        return len(queries)
+
+    variant = VariantFactory(stock=10)
+    client.force_login(ops_user)
+    short = paid_order(customer=customer, variants={variant: 1})
+    long = paid_order(customer=customer, variants={variant: 1})
+    for number in range(3):
+        other = UserFactory(email=f"ops{number}@example.com")
+        client.post(
+            reverse("ops:order_note", args=[long.number]), {"body": f"note {number}"}
+        )
+        long.status_changes.create(
+            from_status="paid", to_status="paid", actor=other, by="ops"
+        )
+    page_queries(short)  # warm the session and the user
+    assert page_queries(long) == page_queries(short)
+
+
 def test_an_internal_note_is_kept_audited_and_on_the_timeline(
     client, ops_user, customer
 ):
@@ -183,6 +210,7 @@ def test_ops_cancel_asks_first_then_cancels_with_the_reason(client, ops_user, cu
     assert asked.status_code == 200
     page = asked.content.decode()
     assert f"Order {order.number} ({order.email}) becomes canceled." in page
+    assert "Its stock reservations are released." in page  # a pending order's
     assert 'name="note" value="fraud check"' in page
     assert 'name="confirmed" value="1"' in page
     order.refresh_from_db()
