@@ -279,7 +279,8 @@ def prepare(conn: psycopg.Connection, *, orders: int, seed: int = 4) -> BenchDat
             "refund_status, currency, subtotal_pennies, shipping_pennies, "
             "total_pennies, refunded_pennies, checkout_token, shipping_name, "
             "shipping_line1, shipping_line2, shipping_city, shipping_postcode, "
-            "shipping_country, tracking_reference, stripe_checkout_session_id, "
+            "shipping_country, tracking_reference, carrier, "
+            "stripe_checkout_session_id, "
             "stripe_payment_intent, stripe_charge_id, paid_at, fulfilled_at, "
             "canceled_at, refunded_at, customer_id) FROM STDIN"
         ) as copy:
@@ -288,7 +289,7 @@ def prepare(conn: psycopg.Connection, *, orders: int, seed: int = 4) -> BenchDat
                     (o.pk, now, now, o.number, o.email, "pending", "none", "GBP",
                      o.subtotal_pennies, o.shipping_pennies, o.total_pennies, 0,
                      secrets.token_urlsafe(24), f"Bench Customer {o.customer_id}",
-                     "1 Benchmark Street", "", "London", "E1 6AN", "GB", "",
+                     "1 Benchmark Street", "", "London", "E1 6AN", "GB", "", "",
                      o.checkout_session, o.payment_intent, "", None, None, None,
                      None, o.customer_id)
                 )  # fmt: skip

@@ -140,7 +140,7 @@ TABLES = {
                      "shipping_pennies", "total_pennies", "refunded_pennies",
                      "checkout_token", "shipping_name", "shipping_line1",
                      "shipping_line2", "shipping_city", "shipping_postcode",
-                     "shipping_country", "tracking_reference",
+                     "shipping_country", "tracking_reference", "carrier",
                      "stripe_checkout_session_id", "stripe_payment_intent",
                      "stripe_charge_id", "paid_at", "fulfilled_at", "canceled_at",
                      "refunded_at"],
@@ -493,7 +493,7 @@ def generate(*, orders: int, seed: int = 1, log=print) -> Plan:
                 f"{uid}\t{emails[c]}\t{status}\t{refund_status}\t{currency}\t"
                 f"{subtotal}\t{shipping}\t{total}\t{refunded}\t"
                 f"bench-{order_id:012d}\t{names[c]}\t{1 + c % 180} High Street\t\t"
-                f"{town}\t{postcode}\tGB\t\t\t{'' if canceled else pi}\t"
+                f"{town}\t{postcode}\tGB\t\t\t\t{'' if canceled else pi}\t"
                 f"{'' if canceled else ch}\t{_opt(ts, paid_at)}\t"
                 f"{_opt(ts, fulfilled_at)}\t{_opt(ts, canceled_at)}\t"
                 f"{_opt(ts, refunded_at)}\n"
