@@ -222,6 +222,14 @@ class RefundRequest(TimeStampedModel):
     restock = models.JSONField(
         default=dict, blank=True, help_text="{variant id: units} to return on success."
     )
+    lines = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{variant id: units} refunded by line (empty for a free amount).",
+    )
+    shipping_pennies = models.BigIntegerField(
+        default=0, help_text="The shipping charge refunded with this request."
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
@@ -241,6 +249,10 @@ class RefundRequest(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(amount_pennies__gt=0),
                 name="refund_request_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(shipping_pennies__gte=0),
+                name="refund_request_shipping_not_negative",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["requested", "sent", "refused"]),

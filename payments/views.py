@@ -123,18 +123,26 @@ def offline_subscription_checkout(request, token):
 @require_POST
 def refund(request, number):
     order = ops_order_get(number=number)
-    form = RefundForm(request.POST, lines=order.lines.all())
+    form = RefundForm(request.POST, order=order)
     if not form.is_valid():
         for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else None
             for error in errors:
-                messages.error(request, f"{form.fields[field].label or field}: {error}")
+                messages.error(request, f"{label}: {error}" if label else error)
         return redirect("ops:order_detail", number=order.number)
-    restock = form.restock()
+    restock, refund_lines = form.restock(), form.refund_lines()
+    shipping = form.refund_shipping()
     lines = {line.variant_id: line for line in form.lines}
     back = reverse("ops:order_detail", args=[order.number])
+    what = [f"{units} × {lines[v].sku}" for v, units in refund_lines.items()]
+    if shipping:
+        charge = format_money(order.shipping_pennies, order.currency)
+        what.append(f"the shipping charge of {charge}")
     statements = [
         f"Refund {format_money(form.cleaned_data['amount'], order.currency)} of "
-        f"order {order.number} to the card the customer paid with "
+        f"order {order.number}"
+        + (f" for {', '.join(what)}" if what else "")
+        + " to the card the customer paid with "
         f"(payment {order.stripe_payment_intent or 'on record'}).",
     ] + [
         f"Restock {quantity} × {lines[variant_id].sku}."
@@ -159,6 +167,8 @@ def refund(request, number):
             restock=restock,
             actor=request.user,
             idempotency_key=form.cleaned_data["idempotency_key"],
+            lines=refund_lines,
+            shipping=shipping,
         )
     except DomainError as exc:
         messages.error(request, str(exc))
@@ -218,6 +228,6 @@ def reprocess(request):
 
 def new_refund_form(order):
     return RefundForm(
-        lines=order.lines.all(),
+        order=order,
         initial={"idempotency_key": secrets.token_urlsafe(24)},
     )

@@ -10,10 +10,11 @@ key, so Stripe makes one refund whatever happens.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 import stripe
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Exists, F, OuterRef, Sum
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -56,6 +57,74 @@ def refundable_pennies(order: Order) -> int:
     return max(payment.amount_pennies - (taken or 0) - (asked or 0), 0)
 
 
+@dataclass(frozen=True)
+class LinesRefunded:
+    """What earlier refunds by line already took back: units per variant and
+    whether the shipping charge went back."""
+
+    units: dict[int, int]
+    shipping: bool
+
+
+def lines_refunded(order: Order) -> LinesRefunded:
+    """Units and shipping already refunded by line: every request Stripe has not
+    refused whose refund has not failed or been canceled (a failed line refund
+    gives its units back to refund again)."""
+    gone = Refund.objects.filter(
+        idempotency_key=OuterRef("idempotency_key"),
+        status__in=[Refund.Status.FAILED, Refund.Status.CANCELED],
+    )
+    units: dict[int, int] = {}
+    shipping = False
+    requests = (
+        RefundRequest.objects.filter(order=order)
+        .exclude(status=RefundRequest.Status.REFUSED)
+        .exclude(Exists(gone))
+        .values_list("lines", "shipping_pennies")
+    )
+    for lines, shipping_pennies in requests:
+        for variant_id, quantity in lines.items():
+            units[int(variant_id)] = units.get(int(variant_id), 0) + int(quantity)
+        shipping = shipping or shipping_pennies > 0
+    return LinesRefunded(units=units, shipping=shipping)
+
+
+def line_refund_value(
+    order: Order,
+    lines: dict[int, int],
+    shipping: bool,
+    *,
+    refunded: LinesRefunded | None = None,
+) -> int:
+    """The value in pennies of refunding `lines` ({variant id: units}) and, when
+    `shipping`, the shipping charge: units at the price paid. Raises DomainError
+    for more units than the order bought less those refunded before, or for a
+    shipping charge that is nil or already refunded."""
+    refunded = refunded if refunded is not None else lines_refunded(order)
+    by_variant = {line.variant_id: line for line in order.lines.all()}
+    value = 0
+    for variant_id, quantity in lines.items():
+        if quantity <= 0:
+            continue
+        line = by_variant.get(variant_id)
+        if line is None:
+            raise DomainError("Choose lines of this order.")
+        left = line.quantity - refunded.units.get(variant_id, 0)
+        if quantity > left:
+            raise DomainError(
+                f"{line.sku}: {left} of {line.quantity} can still be refunded; "
+                f"you chose {quantity}."
+            )
+        value += line.unit_price_pennies * quantity
+    if shipping:
+        if not order.shipping_pennies:
+            raise DomainError("This order has no shipping charge to refund.")
+        if refunded.shipping:
+            raise DomainError("The shipping charge has already been refunded.")
+        value += order.shipping_pennies
+    return value
+
+
 def refund_issue(
     *,
     order: Order,
@@ -64,6 +133,8 @@ def refund_issue(
     restock: dict[int, int],
     actor,
     idempotency_key: str,
+    lines: dict[int, int] | None = None,
+    shipping: bool = False,
 ) -> Refund:
     """Ask Stripe to refund part or all of an order's payment.
 
@@ -71,7 +142,9 @@ def refund_issue(
     refundable amount. Writes the request and a `refund.requested` audit row, asks
     Stripe (outside any transaction), then records Stripe's answer; the refund
     shows as pending until Stripe confirms it, and the units in `restock` return
-    when it succeeds. Raises DomainError with the reason when refused.
+    when it succeeds. With `lines` ({variant id: units}) and/or `shipping` it is a
+    refund by line: the amount is at most what they are worth
+    (`line_refund_value`). Raises DomainError with the reason when refused.
     """
     request = refund_request_open(
         order=order,
@@ -80,6 +153,8 @@ def refund_issue(
         restock=restock,
         actor=actor,
         idempotency_key=idempotency_key,
+        lines=lines,
+        shipping=shipping,
     )
     if request.status == RefundRequest.Status.REFUSED:
         raise DomainError(f"Stripe refused the refund: {request.last_error}")
@@ -95,9 +170,12 @@ def refund_request_open(
     restock: dict[int, int],
     actor,
     idempotency_key: str,
+    lines: dict[int, int] | None = None,
+    shipping: bool = False,
 ) -> RefundRequest:
     """Record a refund request under the order's lock, or return the one with this
-    key. Validates amount, reason and restock. Writes the request and an audit row."""
+    key. Validates amount, reason, lines and restock. Writes the request and an
+    audit row."""
     order = lock_order(order.pk)
     existing = RefundRequest.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
@@ -120,6 +198,14 @@ def refund_request_open(
     for variant_id, quantity in restock.items():
         if quantity > bought.get(variant_id, 0):
             raise DomainError("Cannot restock more units than the order bought.")
+    lines = {int(k): int(v) for k, v in (lines or {}).items() if int(v) > 0}
+    if lines or shipping:
+        worth = line_refund_value(order, lines, shipping)
+        if amount_pennies > worth:
+            raise DomainError(
+                f"The chosen lines come to {format_money(worth, payment.currency)}; "
+                f"you asked for {format_money(amount_pennies, payment.currency)}."
+            )
     request = RefundRequest.objects.create(
         idempotency_key=idempotency_key,
         order=order,
@@ -128,6 +214,8 @@ def refund_request_open(
         currency=payment.currency,
         reason=reason,
         restock={str(k): v for k, v in restock.items()},
+        lines={str(k): v for k, v in lines.items()},
+        shipping_pennies=order.shipping_pennies if shipping else 0,
         requested_by=actor,
     )
     audit_record(
@@ -139,6 +227,8 @@ def refund_request_open(
             "amount_pennies": amount_pennies,
             "reason": reason,
             "restock": request.restock,
+            "lines": request.lines,
+            "shipping_pennies": request.shipping_pennies,
         },
     )
     return request

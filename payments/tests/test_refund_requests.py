@@ -137,6 +137,8 @@ def test_the_request_is_audited_before_stripe_is_asked(monkeypatch, paid, ops_us
         "amount_pennies": 700,
         "reason": "requested_by_customer",
         "restock": {},
+        "lines": {},
+        "shipping_pennies": 0,
     }
 
 
