@@ -103,6 +103,8 @@ class Order(TimeStampedModel):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "created_at"]),
+            # The late flag, its filter and count (orders/service_level.py).
+            models.Index(fields=["status", "paid_at"]),
             models.Index(fields=["customer", "created_at"]),
         ]
         constraints = [

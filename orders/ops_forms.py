@@ -1,7 +1,10 @@
-"""The forms of the ops order page."""
+"""The forms of the ops order page and the queue."""
 
 from django import forms
 
+from core.forms import DayField
+from orders.models import Order
+from orders.ops_selectors import QUEUE_SHOWS, QUEUE_SORTS
 from orders.services.notes import NOTE_MAX
 from orders.shipping import carrier_choices
 
@@ -31,4 +34,23 @@ class NoteForm(forms.Form):
         label="Internal note (staff only)",
         max_length=NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class OpsQueueFilterForm(forms.Form):
+    """The queue's filters; each invalid value falls back alone (valid_fields)."""
+
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *Order.Status.choices]
+    )
+    show = forms.ChoiceField(
+        label="Only", required=False, choices=[("", "All orders"), *QUEUE_SHOWS.items()]
+    )
+    q = forms.CharField(label="Order number or email", required=False, max_length=100)
+    date_from = DayField(label="From")
+    date_to = DayField(label="To")
+    sort = forms.ChoiceField(
+        label="Sort",
+        required=False,
+        choices=[(key, label) for key, (label, _) in QUEUE_SORTS.items()],
     )

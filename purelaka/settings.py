@@ -144,6 +144,10 @@ CARRIERS = {
 }
 
 STATIC_URL = "static/"
+# A paid order is late once this many business days (Monday to Friday in
+# REPORTING_TIMEZONE) have passed since payment without fulfilment
+# (orders/service_level.py).
+FULFILMENT_SERVICE_LEVEL_DAYS = env.int("FULFILMENT_SERVICE_LEVEL_DAYS", default=2)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
