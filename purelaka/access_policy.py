@@ -45,6 +45,7 @@ POLICY = {
     "ops:packing_slips": OPS,
     "ops:stock": OPS,
     "ops:stock_adjust": OPS,
+    "customers_ops:customer": OPS,
     # Revenue intelligence
     "analyticsapp:dashboard": ANALYST,
     "analyticsapp:customers": ANALYST,

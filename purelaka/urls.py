@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("wishlist/", include("wishlist.urls")),
     path("ops/payments/", include("payments.ops_urls")),
+    path("ops/customers/", include("subscriptions.ops_urls")),
     path("ops/", include("orders.ops_urls")),
     path("payments/", include("payments.urls")),
     path("analytics/", include("analyticsapp.urls")),

@@ -170,6 +170,7 @@ def _url_kwargs(user):
         "ops:order_fulfil": by_order,
         "ops:order_cancel": by_order,
         "ops:order_note": by_order,
+        "customers_ops:customer": {"pk": owner.pk},
         "ops:stock_adjust": {"variant_id": variant.pk},
         "wishlist:add": by_product,
         "wishlist:remove": by_product,
