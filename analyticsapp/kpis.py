@@ -235,8 +235,15 @@ def best_sellers(window: Window, *, limit: int = 10):
 
 
 def stock_cover(*, as_of: dt.date | None = None, limit: int = 15):
-    """On hand / average daily units sold over the 30 days to as_of; lowest first."""
+    """On hand / average daily units sold over the 30 days to as_of; lowest first.
+
+    Preorder variants are left out: they are sold before stock exists, so their
+    cover would read 0 days of a stock nobody keeps. Each row says whether the
+    variant is low on stock by the stock page's rule (`catalog.selectors.
+    is_low_stock`), so the two pages never disagree.
+    """
     from catalog.models import Variant
+    from catalog.selectors import is_low_stock, variants_with_availability
 
     as_of = as_of or default_as_of()
     window = Window.ending(as_of, 30)
@@ -248,10 +255,22 @@ def stock_cover(*, as_of: dt.date | None = None, limit: int = 15):
         .order_by()
     )
     rows = []
-    for variant in Variant.objects.filter(pk__in=sold).select_related("product"):
+    variants = variants_with_availability(
+        Variant.objects.filter(pk__in=sold, product__is_preorder=False).select_related(
+            "product"
+        )
+    )
+    for variant in variants:
         per_day = Decimal(sold[variant.pk]) / 30
         cover = (Decimal(variant.stock_on_hand) / per_day).quantize(Decimal("0.1"))
-        rows.append({"variant": variant, "per_day": per_day, "cover_days": cover})
+        low = is_low_stock(
+            available=variant.available,
+            threshold=variant.product.low_stock_threshold,
+            is_preorder=False,
+        )
+        rows.append(
+            {"variant": variant, "per_day": per_day, "cover_days": cover, "low": low}
+        )
     return sorted(rows, key=lambda r: r["cover_days"])[:limit]
 
 

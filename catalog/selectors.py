@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 
 from django.db.models import (
+    BooleanField,
+    Case,
     F,
     IntegerField,
     Min,
@@ -12,6 +14,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -124,6 +127,19 @@ class StockLabel:
     tone: str  # ok, warn, bad, info
 
 
+def is_low_stock(*, available: int, threshold: int, is_preorder: bool) -> bool:
+    """Low stock, the one rule (the stock page, the storefront's "Only N left",
+    the products dashboard): at most `threshold` units available (on hand less
+    reservations). A preorder variant is never low: it is sold before stock
+    exists. `low_stock_q` is the same rule for a query."""
+    return not is_preorder and available <= threshold
+
+
+def low_stock_q() -> Q:
+    """`is_low_stock` on variants annotated with `available` and `threshold`."""
+    return Q(available__lte=F("threshold"), product__is_preorder=False)
+
+
 def stock_label(
     *, available: int, threshold: int, is_preorder: bool, is_subscription: bool = False
 ) -> StockLabel:
@@ -134,7 +150,7 @@ def stock_label(
         return StockLabel("Preorder", "info")
     if available <= 0:
         return StockLabel("Out of stock", "bad")
-    if available <= threshold:
+    if is_low_stock(available=available, threshold=threshold, is_preorder=False):
         return StockLabel(f"Only {available} left", "warn")
     return StockLabel("In stock", "ok")
 
@@ -151,14 +167,41 @@ def with_stock_labels(products):
     return products
 
 
-def stock_overview(*, low_only: bool = False) -> QuerySet:
-    """Every stocked variant with availability, for the ops stock page; low stock
-    first. Subscription products hold no stock and are left out."""
-    rows = variants_with_availability(
-        Variant.objects.select_related("product").filter(
-            product__active=True, product__billing_interval=""
+# The stock page's filters: key -> (label, condition on annotated variants).
+STOCK_SHOWS = {
+    "low": ("Low stock (at or below the threshold)", low_stock_q),
+    "out": (
+        "Out of stock (nothing available)",
+        lambda: Q(available__lte=0, product__is_preorder=False),
+    ),
+    "preorder": ("Preorder", lambda: Q(product__is_preorder=True)),
+}
+
+
+def stock_overview(
+    *, low_only: bool = False, show: str = "", search: str = ""
+) -> QuerySet:
+    """Every stocked variant with availability and `is_low`, for the ops stock
+    page; least available first. Subscription products hold no stock and are left
+    out. `show` is a key of STOCK_SHOWS; `search` matches SKU or product name."""
+    rows = (
+        variants_with_availability(
+            Variant.objects.select_related("product").filter(
+                product__active=True, product__billing_interval=""
+            )
         )
-    ).annotate(threshold=F("product__low_stock_threshold"))
-    if low_only:
-        rows = rows.filter(available__lte=F("threshold"), product__is_preorder=False)
+        .annotate(threshold=F("product__low_stock_threshold"))
+        .annotate(
+            is_low=Case(
+                When(low_stock_q(), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+    )
+    show = "low" if low_only else show
+    if show in STOCK_SHOWS:
+        rows = rows.filter(STOCK_SHOWS[show][1]())
+    if term := search.strip():
+        rows = rows.filter(Q(sku__icontains=term) | Q(product__name__icontains=term))
     return rows.order_by("available", "sku")

@@ -18,4 +18,14 @@ urlpatterns = [
         stock_views.stock_adjust_view,
         name="stock_adjust",
     ),
+    path(
+        "stock/<int:variant_id>/movements/",
+        stock_views.stock_movements,
+        name="stock_movements",
+    ),
+    path(
+        "stock/products/<int:product_id>/threshold/",
+        stock_views.stock_threshold,
+        name="stock_threshold",
+    ),
 ]

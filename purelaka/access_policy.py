@@ -45,6 +45,8 @@ POLICY = {
     "ops:packing_slips": OPS,
     "ops:stock": OPS,
     "ops:stock_adjust": OPS,
+    "ops:stock_movements": OPS,
+    "ops:stock_threshold": OPS,
     "customers_ops:customer": OPS,
     # Revenue intelligence
     "analyticsapp:dashboard": ANALYST,

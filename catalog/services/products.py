@@ -8,6 +8,7 @@ from django.utils.text import slugify
 from audit.services import audit_record
 from catalog.models import Category, Product, StockMovement, Variant
 from catalog.services.stock import stock_receive
+from core.exceptions import DomainError
 
 
 @dataclass
@@ -77,4 +78,28 @@ def product_create(
         target=product,
         metadata={"name": name, "variants": [v.sku for v in variants]},
     )
+    return product
+
+
+THRESHOLD_MAX = 100_000
+
+
+@transaction.atomic
+def product_threshold_set(*, product: Product, threshold: int, actor) -> Product:
+    """Set a product's low-stock threshold (all its variants) under its row lock;
+    audited with the old and the new value. Setting the same value writes nothing."""
+    if not 0 <= threshold <= THRESHOLD_MAX:
+        raise DomainError(f"A threshold is a whole number from 0 to {THRESHOLD_MAX}.")
+    locked = Product.objects.select_for_update().get(pk=product.pk)
+    before = locked.low_stock_threshold
+    if before != threshold:
+        locked.low_stock_threshold = threshold
+        locked.save(update_fields=["low_stock_threshold", "updated_at"])
+        audit_record(
+            event_type="catalog.threshold_changed",
+            actor=actor,
+            target=locked,
+            metadata={"product": locked.name, "before": before, "after": threshold},
+        )
+    product.low_stock_threshold = threshold
     return product
