@@ -17,15 +17,10 @@ $(INSTALLED): requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(INSTALLED)
 
-# Demo: SQLite and offline payments, whatever .env says.
-DEMO_ENV := DJANGO_SETTINGS_MODULE=purelaka.settings DATABASE_URL=sqlite:///db.sqlite3 \
-	PAYMENTS_USE_STRIPE=0 DJANGO_DEBUG=1
-
+# Demo: SQLite and offline payments, whatever .env says; the server with a Celery
+# worker and beat beside it on a broker that needs no server (scripts/demo.sh).
 demo: $(INSTALLED)
-	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
-	@echo "Serving the demo on http://127.0.0.1:8000 (Ctrl-C to stop)"
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+	scripts/demo.sh
 
 test: $(INSTALLED)
 	scripts/test.sh
@@ -61,4 +56,4 @@ mutation: $(INSTALLED)
 	$(BIN)/python scripts/mutation.py $(MODULES)
 
 clean:
-	rm -rf $(VENV) staticfiles .ruff_cache .pytest_cache db.sqlite3 .mutants
+	rm -rf $(VENV) staticfiles .ruff_cache .pytest_cache db.sqlite3 .mutants .demo

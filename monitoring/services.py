@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditLog
 from audit.services import audit_record
 from monitoring.checks import ATTENTION, INTEGRITY, REGISTRY, Finding
 from monitoring.models import DataQualityIssue
@@ -41,6 +42,15 @@ def open_counts(names: list[str] | None = None) -> dict[str, dict[str, int]]:
         kind = check.kind if check else INTEGRITY  # a retired check: look at it
         counts[kind][name] = counts[kind].get(name, 0) + 1
     return counts
+
+
+def checks_last_run_at():
+    """When the checks last ran (by any runner, all or some), or None: never."""
+    return (
+        AuditLog.objects.filter(event_type="monitoring.checks_run")
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 def _hash(evidence: dict) -> str:

@@ -18,7 +18,7 @@ from monitoring.checks import ATTENTION, INTEGRITY, KINDS, REGISTRY, checks_of_k
 from monitoring.checks import Severity as SEVERITY_ORDER
 from monitoring.forms import AuditFilterForm, IssueFilterForm
 from monitoring.models import DataQualityIssue
-from monitoring.services import issue_set_status, open_counts
+from monitoring.services import checks_last_run_at, issue_set_status, open_counts
 from payments.models import HistoryCheckpoint
 
 # The audit CSV: these fields, in order; its header calls actor_label "actor".
@@ -106,6 +106,7 @@ def issues(request):
                 for kind, title in KINDS.items()
             ],
             "query": query.urlencode(),
+            "last_checked": None if page.object_list else checks_last_run_at(),
             "backfills": _backfills() if request.user.has_role(Role.ADMIN) else None,
         },
     )

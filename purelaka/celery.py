@@ -1,4 +1,5 @@
-"""The Celery app: Redis broker, schedule in the database (django-celery-beat)."""
+"""The Celery app: Redis broker (the demo's is files: scripts/demo.sh); the schedule
+lives in the database (django-celery-beat)."""
 
 import os
 

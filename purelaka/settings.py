@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -258,6 +259,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 
+# The demo's broker needs no server (scripts/demo.sh): kombu's filesystem transport,
+# CELERY_BROKER_URL=filesystem:// with its messages in CELERY_BROKER_FOLDER (the
+# folders must exist). Production leaves both unset and keeps Redis.
+CELERY_BROKER_FOLDER = env("CELERY_BROKER_FOLDER", default="")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    if not CELERY_BROKER_FOLDER:
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_URL=filesystem:// needs CELERY_BROKER_FOLDER"
+        )
+    _broker_queue = str(Path(CELERY_BROKER_FOLDER) / "queue")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": _broker_queue,
+        "data_folder_out": _broker_queue,
+        "processed_folder": str(Path(CELERY_BROKER_FOLDER) / "processed"),
+        "store_processed": False,
+    }
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

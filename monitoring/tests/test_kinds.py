@@ -145,3 +145,29 @@ def test_monitoring_labels_each_issue_with_its_kind(client, disputed, ops_user):
     only = client.get(reverse("monitoring:issues"), {"kind": "attention"})
     body = only.content.decode()
     assert "dp_kind" in body and "<td><code>order_refunds_mismatch" not in body
+
+
+def test_monitoring_says_the_checks_never_ran_rather_than_all_is_well(
+    client, paid, ops_user
+):
+    client.force_login(ops_user)
+    page = client.get(reverse("monitoring:issues")).content.decode()
+    assert "The checks have not run yet" in page
+    assert "looked right" not in page
+    checks_run()
+    page = client.get(reverse("monitoring:issues")).content.decode()
+    assert "the books and the pipeline looked right at the last check" in page
+
+
+def test_a_dispute_awaiting_a_response_greets_ops_not_all_is_well(
+    client, disputed, ops_user
+):
+    checks_run()
+    client.force_login(ops_user)
+    page = client.get(reverse("monitoring:issues")).content.decode()
+    assert "dp_kind" in page and "needs_response" in page
+    assert "looked right" not in page and "have not run" not in page
+    # Filtered to nothing, the page says only that: the dispute is still open.
+    none = client.get(reverse("monitoring:issues"), {"kind": "integrity"})
+    body = none.content.decode()
+    assert "No issues match these filters" in body and "looked right" not in body
