@@ -77,9 +77,16 @@ def test_ops_fulfils_refunds_adjusts_stock_and_reprocesses_a_failed_stripe_event
     expect(page.get_by_role("heading", name="Order queue", level=1)).to_be_visible()
     backlog = page.get_by_role("heading", name="Paid, not yet fulfilled: 2")
     expect(backlog).to_be_visible()
-    for order, status in ((one, "Paid"), (two, "Paid"), (stuck, "Pending payment")):
+    # Stripe paid them months ago (the events' time): both are late.
+    for order, status in (
+        (one, "Paid Late"),
+        (two, "Paid Late"),
+        (stuck, "Pending payment"),
+    ):
         row = page.get_by_role("row").filter(has_text=order.number)
         expect(cell(row, "Status")).to_have_text(status)
+    late = page.get_by_role("link", name=re.compile(r"^Late \(over 2 business days"))
+    expect(late).to_contain_text("2")
     a11y.check("order queue")
 
     # Fulfil the first with a tracking reference.
@@ -90,7 +97,19 @@ def test_ops_fulfils_refunds_adjusts_stock_and_reprocesses_a_failed_stripe_event
     expect(heading).to_contain_text("Paid")
     expect(page.locator(".timeline").get_by_text("Paid", exact=True)).to_be_visible()
     expect(page.locator("#ship-to")).to_contain_text(one.shipping_line1)
+    expect(page.locator("#ship-to")).to_contain_text(one.shipping_postcode)
     a11y.check("ops order")
+
+    # Its packing slip: the address and the lines, one page, printed from the page.
+    page.get_by_role("link", name="Packing slip").click()
+    slip = page.get_by_role("article", name=f"Packing slip for {one.number}")
+    expect(slip).to_contain_text(one.shipping_line1)
+    expect(slip).to_contain_text(variant.sku)
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.get_by_role("button", name="Print").click()
+    assert page.evaluate("window.printed") is True
+    a11y.check("packing slip")
+    page.go_back()
     page.get_by_label("Carrier").select_option(label="Royal Mail")
     page.get_by_label("Tracking reference").fill("RM123456789GB")
     page.get_by_role("button", name="Mark fulfilled").click()
@@ -104,7 +123,7 @@ def test_ops_fulfils_refunds_adjusts_stock_and_reprocesses_a_failed_stripe_event
     )
     expect(page.get_by_role("button", name="Mark fulfilled")).to_have_count(0)
 
-    # Refund £10.00 of the second, putting one mug back on the shelf.
+    # Refund one of the second's two mugs, by line, putting it back on the shelf.
     nav_link(page, "Ops", "Order queue").click()
     page.get_by_role("link", name=two.number, exact=True).click()
     expect(heading).to_contain_text(f"Order {two.number}")
@@ -112,33 +131,49 @@ def test_ops_fulfils_refunds_adjusts_stock_and_reprocesses_a_failed_stripe_event
         page.get_by_role("listitem").filter(has_text="pi_ops2 £31.95")
     ).to_contain_text("applied")
     page.get_by_text("Refund (up to £31.95)").click()
-    page.get_by_label(re.compile(r"^Amount")).fill("10.00")
+    page.get_by_label(f"Refund units of {variant.sku}").fill("1")
     page.get_by_label("Reason", exact=True).select_option(
         label="Requested by the customer"
     )
     page.get_by_label(f"Restock {variant.sku}").fill("1")
     page.get_by_role("button", name="Refund", exact=True).click()
     expect(page.locator(".confirm-statements")).to_contain_text(
-        f"Refund £10.00 of order {two.number}"
+        f"Refund £14.00 of order {two.number} for 1 × {variant.sku} to the card"
     )
     expect(page.locator(".confirm-statements")).to_contain_text(
         f"Restock 1 × {variant.sku}."
     )
+    a11y.check("refund confirmation")
     page.get_by_role("button", name="Refund now").click()
     expect(page).to_have_url(f"{url}/ops/orders/{two.number}/")
     expect(page.get_by_role("status")).to_contain_text(re.compile(r"^\s*Refund re_"))
     expect(heading).to_contain_text("Partly refunded")
     expect(page.get_by_role("heading", name="Refunds")).to_be_visible()
-    refund_row = page.locator("aside").get_by_role("listitem").filter(has_text="£10.00")
+    refund_row = page.locator("aside").get_by_role("listitem").filter(has_text="£14.00")
     expect(refund_row).to_contain_text("succeeded")
     expect(refund_row).to_contain_text("restocked")
-    expect(page.get_by_text("Refund (up to £21.95)")).to_be_visible()
+    expect(page.get_by_text("Refund (up to £17.95)")).to_be_visible()
+    expect(
+        page.locator(".timeline li").filter(has_text="Refund requested")
+    ).to_contain_text("£14.00")
     a11y.check("ops order (refunded)")
+
+    # The customer's page from the order: their orders and lifetime value.
+    page.get_by_role("link", name=re.compile("^Customer page")).click()
+    expect(page.get_by_role("heading", name="Orders (3)")).to_be_visible()
+    expect(page.get_by_text("Lifetime value (net)")).to_be_visible()
+    a11y.check("ops customer")
+    page.go_back()
 
     # Fulfil it from the queue, in bulk.
     nav_link(page, "Ops", "Order queue").click()
     page.get_by_role("checkbox", name=f"Select {two.number}").check()
     page.get_by_role("button", name="Fulfil selected").click()
+    expect(page.locator(".confirm-statements")).to_contain_text(
+        f"Mark 1 paid order(s) as fulfilled (shipped, without a carrier or tracking "
+        f"reference): {two.number}."
+    )
+    page.get_by_role("button", name="Fulfil them").click()
     expect(page).to_have_url(f"{url}/ops/")
     expect(page.get_by_role("status")).to_contain_text("Fulfilled 1 order(s).")
     expect(
@@ -192,7 +227,7 @@ def test_ops_fulfils_refunds_adjusts_stock_and_reprocesses_a_failed_stripe_event
     a11y.check("needs attention")
     nav_link(page, "Ops", "Order queue").click()
     row = page.get_by_role("row").filter(has_text=stuck.number)
-    expect(cell(row, "Status")).to_have_text("Paid")
+    expect(cell(row, "Status")).to_contain_text("Paid")
     expect(
         page.get_by_role("heading", name="Paid, not yet fulfilled: 1")
     ).to_be_visible()
@@ -204,7 +239,7 @@ def test_ops_fulfils_refunds_adjusts_stock_and_reprocesses_a_failed_stripe_event
     assert (two.status, two.refund_status, two.refunded_pennies) == (
         "fulfilled",
         "partial",
-        1000,
+        1400,
     )
     assert stuck.status == "paid"
     refund = Refund.objects.get(payment__order=two)
@@ -221,8 +256,8 @@ def test_ops_fulfils_refunds_adjusts_stock_and_reprocesses_a_failed_stripe_event
     expect(page).to_have_url(f"{url}/orders/{two.number}/")
     expect(heading).to_contain_text("Partly refunded")
     expect(page.get_by_role("heading", name="Refunds", level=2)).to_be_visible()
-    expect(page.get_by_role("listitem").filter(has_text="£10.00")).to_have_text(
-        "£10.00 — refunded"
+    expect(page.get_by_role("listitem").filter(has_text="£14.00")).to_have_text(
+        "£14.00 — refunded"
     )
     a11y.check("customer order (refunded)")
     a11y.assert_clean()
