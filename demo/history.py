@@ -345,6 +345,20 @@ def _bank_follow_up(gateway, act, order, report):
         report.add("payments")
 
 
+# The demo's carriers in turn, each with a reference in its own shape.
+PARCELS = (
+    ("royal-mail", "RM{n}GB"),
+    ("dpd", "15501{n}"),
+    ("evri", "H01{n}A"),
+    ("ups", "1Z999AA1{n}"),
+)
+
+
+def _parcel(order, n: int) -> tuple[str, str]:
+    carrier, shape = PARCELS[order.pk % len(PARCELS)]
+    return carrier, shape.format(n=n)
+
+
 def _follow_up(rng, gateway, ops, act, order, moment, report):
     if act in ("bank_clears", "bank_fails", "pay_by_card"):
         with travel_to(moment):
@@ -355,10 +369,12 @@ def _follow_up(rng, gateway, ops, act, order, moment, report):
         if payment is None:
             return
         if act == "fulfil" and order.status == Order.Status.PAID:
+            carrier, reference = _parcel(order, rng.randint(10**8, 10**9))
             order_fulfil(
                 order=order,
                 actor=ops,
-                tracking_reference=f"RM{rng.randint(10**8, 10**9)}GB",
+                carrier=carrier,
+                tracking_reference=reference,
             )
             report.add("orders fulfilled")
         elif act == "refund_full" and order.status == Order.Status.PAID:
@@ -379,16 +395,30 @@ def _follow_up(rng, gateway, ops, act, order, moment, report):
                 gateway.fail_refund(refund=refund)
                 report.add("refunds failed afterwards")
         elif act == "refund_partial" and order.refund_status == Order.RefundStatus.NONE:
-            refund_issue(
-                order=order,
-                amount_pennies=max(
-                    100, order.subtotal_pennies * rng.choice([20, 30, 50]) // 100
-                ),
-                reason=rng.choice(["requested_by_customer", "duplicate", ""]),
-                restock={},
-                actor=ops,
-                idempotency_key=new_checkout_token(),
-            )
+            share = rng.choice([20, 30, 50])
+            reason = rng.choice(["requested_by_customer", "duplicate", ""])
+            lines = list(order.lines.all())
+            if sum(line.quantity for line in lines) > 1:
+                # By line: one unit of the dearest line comes back and is restocked.
+                line = max(lines, key=lambda li: (li.unit_price_pennies, li.pk))
+                refund_issue(
+                    order=order,
+                    amount_pennies=line.unit_price_pennies,
+                    reason=reason,
+                    restock={} if line.is_preorder else {line.variant_id: 1},
+                    actor=ops,
+                    idempotency_key=new_checkout_token(),
+                    lines={line.variant_id: 1},
+                )
+            else:  # a goodwill amount: a share of the goods
+                refund_issue(
+                    order=order,
+                    amount_pennies=max(100, order.subtotal_pennies * share // 100),
+                    reason=reason,
+                    restock={},
+                    actor=ops,
+                    idempotency_key=new_checkout_token(),
+                )
             report.add("partial refunds")
         elif act in ("dispute", "dispute_awaiting"):
             gateway.open_dispute(
