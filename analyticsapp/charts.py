@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from core.money import format_money
 
 WIDTH, HEIGHT = 720, 240
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 12, 12, 28
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 12, 22, 28
 PALETTE = ["#3b4fd8", "#16794a", "#b42318", "#c2571a", "#7a4fa0"]
 
 
@@ -56,7 +56,12 @@ class Chart:
     @cached_property
     def html(self) -> str:
         """The figure as markup: drawn here, not by template loops, because a 90-day
-        page has thousands of marks (a template renders them ten times slower)."""
+        page has thousands of marks (a template renders them ten times slower).
+
+        The marks sit in an inner SVG stretched to the figure (its viewBox is not
+        kept in proportion); the axis labels sit outside it, placed by percentage,
+        so they keep their CSS size on a phone instead of shrinking with the
+        drawing. On narrow screens every other day label is hidden (CSS)."""
         slug = slugify(self.title)
         names = ", ".join(escape(s.name) for s in self.series)
         span = (
@@ -64,27 +69,26 @@ class Chart:
             if self.labels
             else ""
         )
+
+        def pct(value, whole):
+            return f"{100 * value / whole:.2f}%"
+
         parts = [
             '<figure class="chart">',
             f'<figcaption id="chart-{slug}">{escape(self.title)}</figcaption>',
-            f'<svg viewBox="0 0 {self.width} {self.height}" role="img" '
-            f'aria-labelledby="chart-{slug} chart-{slug}-desc" class="chart-svg">',
+            f'<svg role="img" aria-labelledby="chart-{slug} chart-{slug}-desc" '
+            'class="chart-svg chart-fluid" width="100%" height="240">',
             f'<desc id="chart-{slug}-desc">{span}series: {names}. The numbers are '
             "also given as a table on this page.</desc>",
+            f'<svg viewBox="0 0 {self.width} {self.height}" preserveAspectRatio="none"'
+            ' width="100%" height="100%" class="chart-plot">',
         ]
         for i, tick in enumerate(self.y_ticks):
             kind = "chart-axis" if i == 0 else "chart-gridline"
             parts.append(
-                f'<line x1="64" x2="{self.plot_right}" y1="{tick["y"]}" '
-                f'y2="{tick["y"]}" class="{kind}" stroke="#e4e7ef" stroke-width="1"/>'
-                f'<text x="58" y="{tick["y"]}" text-anchor="end" '
-                f'dominant-baseline="middle" font-size="10" fill="#586079">'
-                f"{escape(tick['label'])}</text>"
-            )
-        for tick in self.x_ticks:
-            parts.append(
-                f'<text x="{tick["x"]}" y="{self.height - 8}" text-anchor="middle" '
-                f'font-size="10" fill="#586079">{escape(tick["label"])}</text>'
+                f'<line x1="0" x2="{self.plot_right}" y1="{tick["y"]}" '
+                f'y2="{tick["y"]}" class="{kind}" stroke="#e4e7ef" stroke-width="1" '
+                'vector-effect="non-scaling-stroke"/>'
             )
         for bar in self.bars:
             parts.append(
@@ -95,13 +99,30 @@ class Chart:
         for line in self.lines:
             parts.append(
                 f'<polyline points="{line["points"]}" fill="none" '
-                f'stroke="{line["color"]}" stroke-width="2" stroke-linejoin="round"/>'
+                f'stroke="{line["color"]}" stroke-width="2" stroke-linejoin="round" '
+                'vector-effect="non-scaling-stroke"/>'
             )
         for p in self.points:
             parts.append(
                 f'<circle cx="{p["x"]}" cy="{p["y"]}" r="4" fill="{p["color"]}" '
                 'fill-opacity="0.01" stroke="none" class="chart-point">'
                 f"<title>{escape(p['tip'])}</title></circle>"
+            )
+        parts.append("</svg>")
+        for tick in self.y_ticks:
+            parts.append(
+                f'<text x="0" y="{pct(tick["y"], self.height)}" dy="-4" '
+                'font-size="12" fill="#586079" class="chart-tick chart-ytick">'
+                f"{escape(tick['label'])}</text>"
+            )
+        thin = len(self.x_ticks) > 6
+        for i, tick in enumerate(self.x_ticks):
+            alt = " chart-xtick-alt" if thin and i % 2 else ""
+            parts.append(
+                f'<text x="{pct(tick["x"], self.width)}" '
+                f'y="{pct(self.height - 8, self.height)}" text-anchor="middle" '
+                f'font-size="12" fill="#586079" class="chart-tick chart-xtick{alt}">'
+                f"{escape(tick['label'])}</text>"
             )
         parts.append('</svg><ul class="legend" aria-label="Legend">')
         for s in self.series:
