@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import User
+from accounts.models import SavedAddress, User
 
 
 @admin.register(User)
@@ -36,3 +36,14 @@ class UserAdmin(BaseUserAdmin):
     @admin.display(description="Roles")
     def roles_display(self, obj):
         return ", ".join(sorted(g.name for g in obj.groups.all())) or "—"
+
+
+@admin.register(SavedAddress)
+class SavedAddressAdmin(admin.ModelAdmin):
+    """Addresses customers saved at checkout (they choose them again there)."""
+
+    list_display = ("user", "name", "line1", "city", "postcode", "last_used_at")
+    search_fields = ("user__email", "name", "postcode")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    readonly_fields = ("created_at", "updated_at", "last_used_at")

@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from accounts.roles import ROLE_PRECEDENCE, Role
+from core.models import TimeStampedModel
 
 
 class UserManager(BaseUserManager):
@@ -75,3 +76,45 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class SavedAddress(TimeStampedModel):
+    """A delivery address a customer checked out with, offered at their next
+    checkout. The fields are an order's shipping fields, under the same limits."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="saved_addresses"
+    )
+    name = models.CharField("full name", max_length=150)
+    line1 = models.CharField("address line 1", max_length=200)
+    line2 = models.CharField("address line 2", max_length=200, blank=True)
+    city = models.CharField("town or city", max_length=100)
+    postcode = models.CharField(max_length=20)
+    country = models.CharField(max_length=2, default="GB")
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_used_at", "-id"]
+        verbose_name_plural = "saved addresses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "user",
+                    "name",
+                    "line1",
+                    "line2",
+                    "city",
+                    "postcode",
+                    "country",
+                ],
+                name="saved_address_once_per_user",
+            )
+        ]
+
+    def __str__(self):
+        return self.one_line
+
+    @property
+    def one_line(self) -> str:
+        parts = [self.name, self.line1, self.line2, self.city, self.postcode]
+        return ", ".join(part for part in parts if part)

@@ -4,9 +4,13 @@ Idempotent: running it again on a seeded database adds nothing. Each later featu
 adds a step here, so `make demo` always opens on a living shop.
 """
 
+import datetime as dt
 import random
 import re
 from dataclasses import dataclass, field
+
+from django.db.models import Min
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
@@ -20,6 +24,7 @@ from catalog.services.products import (
     product_create,
 )
 from catalog.services.stock import StockUnavailable
+from core.timeutils import reporting_tz
 from demo.catalogue import COLOURS, PREORDER, PRODUCTS, SIZES, SUBSCRIPTIONS
 from demo.history import seed_history
 from demo.subscriptions import seed_subscriptions
@@ -206,8 +211,43 @@ def seed_demo(
     seed_history(seed=seed, days=days, report=report, out=out)
     seed_subscriptions(seed=seed, days=days, report=report, out=out)
     seed_shoppers(seed, report, people)
+    seed_join_dates(seed, report)
     seed_snapshots(report)
     return report
+
+
+# A customer joins this many days (at most) before their first purchase.
+JOINED_BEFORE_DAYS = 45
+
+
+def seed_join_dates(seed: int, report: SeedReport):
+    """Date each customer's joining before their first order or subscription:
+    1 to JOINED_BEFORE_DAYS days earlier (London), at a daytime hour, drawn from the
+    customer's own stream; a customer who has bought nothing joined that long
+    before today. Laid out on days before today, so the same seed gives the same
+    offsets on any date. Only ever moves a join date earlier: a re-run changes
+    nothing."""
+    tz = reporting_tz()
+    today = timezone.now().astimezone(tz).date()
+    customers = (
+        User.objects.filter(groups__name=Role.CUSTOMER)
+        .annotate(
+            first_order=Min("orders__created_at"),
+            first_subscription=Min("subscriptions__started_at"),
+        )
+        .order_by("pk")
+    )
+    for person in customers:
+        rng = random.Random(f"{seed}:joined:{person.email}")
+        firsts = [m for m in (person.first_order, person.first_subscription) if m]
+        first_day = min(firsts).astimezone(tz).date() if firsts else today
+        day = first_day - dt.timedelta(days=rng.randint(1, JOINED_BEFORE_DAYS))
+        moment = dt.datetime.combine(
+            day, dt.time(rng.randint(7, 21), rng.randint(0, 59)), tzinfo=tz
+        )
+        if person.date_joined > moment:
+            User.objects.filter(pk=person.pk).update(date_joined=moment)
+            report.add("join dates set before first orders")
 
 
 def seed_snapshots(report: SeedReport):

@@ -6,6 +6,10 @@
    sees the paid order, in its page and in "My orders".
 2. A signed-in customer subscribes to the coffee club through the offline
    subscription checkout and sees the subscription active on their account.
+3. A customer moves gloves from the wishlist choosing the size, is told the cart
+   holds only what is in stock (on the cart, then above the checkout's address
+   form when more sells meanwhile), and checks out with the address saved from an
+   earlier order.
 
 Payments run offline (PAYMENTS_USE_STRIPE=0): the offline checkout pages hand
 signed Stripe-shaped events to the real webhook pipeline. What the person sees is
@@ -228,4 +232,135 @@ def test_customer_subscribes_through_the_offline_checkout_and_sees_it_active(
     assert subscription.status == "active"
     assert subscription.variant.sku == "COFFEE-CLUB-SUB"
     assert not subscription.cancel_at_period_end
+    a11y.assert_clean()
+
+
+@pytest.fixture
+def gloves(transactional_db):
+    """A product in two sizes at two prices; the large size runs short."""
+    from catalog.services.products import (
+        VariantSpec,
+        category_get_or_create,
+        product_create,
+    )
+
+    return product_create(
+        name="Wool Gloves",
+        category=category_get_or_create(name="Outdoor"),
+        price_pennies=1700,
+        description="Lambswool gloves, lined.",
+        variants=[
+            VariantSpec(sku="GLOVES-S", option_values={"size": "S"}, stock=30),
+            VariantSpec(
+                sku="GLOVES-L",
+                option_values={"size": "L"},
+                stock=11,
+                price_override_pennies=2550,
+            ),
+        ],
+    )
+
+
+def test_customer_moves_a_wishlist_item_choosing_its_variant_and_checks_out_with_the_saved_address(  # noqa: E501
+    page, live_server, gloves, shopper, sign_in, a11y
+):
+    from accounts.tests.factories import UserFactory
+    from catalog.models import Variant
+    from orders.models import Order
+    from orders.services.checkout import ShippingAddress, saved_address_remember
+    from orders.tests.factories import place_order
+    from wishlist.models import WishlistItem
+
+    url = live_server.url
+    # Saved at an earlier checkout.
+    saved_address_remember(
+        customer=shopper,
+        address=ShippingAddress(
+            name="Sam Shopper", line1="1 High Street", city="Leeds", postcode="LS1 1AA"
+        ),
+    )
+    sign_in("shopper@example.com", path="/account/login/?next=/products/")
+    expect(page).to_have_url(f"{url}/products/")
+    card = page.get_by_role("article").filter(has_text="Wool Gloves")
+    expect(card).to_contain_text("from £17.00")
+    cart_link = page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name=re.compile(r"^Cart")
+    )
+    expect(cart_link).to_have_text("Cart")
+
+    page.get_by_role("link", name="Wool Gloves", exact=True).click()
+    page.get_by_role("button", name="Save to wishlist").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved Wool Gloves")
+
+    # The wishlist asks which size; nothing is chosen for the customer.
+    nav_link(page, "Main", "Wishlist").click()
+    choice = page.get_by_label("Option for Wool Gloves")
+    expect(choice).to_have_value("")
+    expect(choice.get_by_role("option")).to_have_text(
+        ["Choose an option", "S · £17.00", "L · £25.50"]
+    )
+    a11y.check("wishlist (variant choice)")
+    choice.select_option(label="L · £25.50")
+    page.get_by_role("button", name="Move to cart").click()
+    expect(page).to_have_url(f"{url}/cart/")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Moved Wool Gloves — L to your cart."
+    )
+    row = page.get_by_role("row").filter(has_text="Wool Gloves")
+    expect(row).to_contain_text("L")
+    expect(row).to_contain_text("£25.50")
+    expect(cart_link).to_have_text(re.compile(r"^Cart\s*1\s*item$"))
+    assert not WishlistItem.objects.filter(customer=shopper, removed_at=None).exists()
+
+    # Twenty asked for, eleven in stock: the cart holds eleven and says so.
+    page.get_by_label("Quantity of Wool Gloves — L").fill("20")
+    row.get_by_role("button", name="Update").click()
+    notice = page.get_by_role("alert").filter(has_text="Quantities changed")
+    expect(notice).to_contain_text(
+        "Only 11 of Wool Gloves — L are available, so your cart now holds 11 "
+        "(you had 20)."
+    )
+    expect(page.get_by_label("Quantity of Wool Gloves — L")).to_have_value("11")
+    expect(cart_link).to_have_text(re.compile(r"^Cart\s*11\s*items$"))
+    a11y.check("cart (capped)")
+
+    # Three more sell meanwhile: checkout says so above the address form, which
+    # offers the saved address.
+    place_order(
+        customer=UserFactory(roles=["customer"]),
+        variants={Variant.objects.get(sku="GLOVES-L"): 3},
+    )
+    page.get_by_role("link", name="Check out").click()
+    expect(page.get_by_role("heading", name="Checkout", level=1)).to_be_visible()
+    warning = page.get_by_role("alert").filter(has_text="Your order changed")
+    expect(warning).to_contain_text(
+        "Only 8 of Wool Gloves — L are available, so your cart now holds 8 "
+        "(you had 11)."
+    )
+    address_form = page.get_by_role("heading", name="Delivery address")
+    assert warning.bounding_box()["y"] < address_form.bounding_box()["y"]
+    expect(page.get_by_role("complementary")).to_contain_text("8 × Wool Gloves — L")
+    saved = page.get_by_role("radio", name="Sam Shopper, 1 High Street, Leeds, LS1 1AA")
+    expect(saved).to_be_checked()
+    a11y.check("checkout (saved address)")
+    page.get_by_role("button", name="Place order").click()
+
+    expect(page).to_have_url(ORDER_URL)
+    number = ORDER_URL.search(page.url).group(1)
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Order {number} is placed and awaits payment."
+    )
+    expect(page.get_by_text("1 High Street")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="GLOVES-L")).to_be_visible()
+    expect(cart_link).to_have_text("Cart")
+
+    order = Order.objects.get(number=number)
+    assert (order.shipping_line1, order.shipping_city, order.shipping_postcode) == (
+        "1 High Street",
+        "Leeds",
+        "LS1 1AA",
+    )
+    assert list(order.lines.values_list("sku", "quantity")) == [("GLOVES-L", 8)]
+    assert order.total_pennies == 8 * 2550
+    assert shopper.saved_addresses.count() == 1
     a11y.assert_clean()

@@ -16,6 +16,7 @@ from orders.selectors import (
 from orders.services.cart import (
     cart_accept_current_prices,
     cart_add,
+    cart_fit_to_stock,
     cart_for,
     cart_set_quantity,
 )
@@ -29,8 +30,8 @@ from orders.services.lifecycle import By, order_cancel
 
 
 def cart_view(request):
-    summary = cart_summary(cart_for(request).entries())
-    return render(request, "orders/cart.html", {"cart": summary})
+    summary, capped = cart_fit_to_stock(cart=cart_for(request))
+    return render(request, "orders/cart.html", {"cart": summary, "capped": capped})
 
 
 @require_POST
@@ -69,51 +70,82 @@ def cart_update_view(request):
     return redirect("orders:cart")
 
 
+# The address typed at the last attempt, offered again until an order is placed.
+DRAFT_ADDRESS_KEY = "checkout_address"
+
+
 def checkout(request):
+    """The delivery address and a last look at the order. On arrival the cart is
+    fitted to the stock and the page says what changed, above the address form; a
+    placing refused for stock or price shows the form again with what was typed."""
     cart = cart_for(request)
-    summary = cart_summary(cart.entries())
+    if request.method == "POST":
+        form = CheckoutForm(request.POST, customer=request.user)
+        summary, notices = cart_summary(cart.entries()), []
+        if summary.lines and form.is_valid():
+            request.session[DRAFT_ADDRESS_KEY] = form.address_choice()
+            try:
+                order = _place(request, cart, form.cleaned_data)
+            except CartChanged:
+                summary, capped = cart_fit_to_stock(cart=cart)
+                # What is left to say once the stock is fitted: changed prices.
+                notices = [c.message() for c in capped] + summary.problems()
+                cart_accept_current_prices(cart=cart, prices=summary.current_prices)
+            except DomainError as exc:  # StockUnavailable among them
+                summary, capped = cart_fit_to_stock(cart=cart)
+                notices = [c.message() for c in capped] or [str(exc)]
+            else:
+                return redirect(order.get_absolute_url())
+    else:
+        summary, capped = cart_fit_to_stock(cart=cart)
+        notices = [c.message() for c in capped]
+        form = CheckoutForm(initial=_checkout_initial(request), customer=request.user)
     if not summary.lines:
+        for notice in notices:
+            messages.warning(request, notice)
         messages.info(request, "Your cart is empty.")
         return redirect("orders:cart")
-    if request.method == "POST":
-        form = CheckoutForm(request.POST)
-        if form.is_valid():
-            return _place(request, cart, form.cleaned_data)
+    if notices and request.method == "POST":
+        notices.append("Check your order, then place it again.")
+    return render(
+        request,
+        "orders/checkout.html",
+        {"form": form, "cart": summary, "notices": notices},
+    )
+
+
+def _checkout_initial(request) -> dict:
+    token = request.session.setdefault("checkout_token", new_checkout_token())
+    initial = {"checkout_token": token, "name": request.user.full_name}
+    draft = request.session.get(DRAFT_ADDRESS_KEY)
+    if draft:
+        initial.update(draft)
     else:
-        token = request.session.setdefault("checkout_token", new_checkout_token())
-        form = CheckoutForm(
-            initial={"checkout_token": token, "name": request.user.full_name}
-        )
-    return render(request, "orders/checkout.html", {"form": form, "cart": summary})
+        latest = request.user.saved_addresses.first()
+        if latest is not None:
+            initial["saved_address"] = latest.pk
+    return initial
 
 
 def _place(request, cart, data):
-    try:
-        order = order_place(
-            customer=request.user,
-            entries=cart.entries(),
-            address=ShippingAddress(
-                name=data["name"],
-                line1=data["line1"],
-                line2=data["line2"],
-                city=data["city"],
-                postcode=data["postcode"],
-                country=data["country"],
-            ),
-            checkout_token=data["checkout_token"],
-        )
-    except CartChanged as exc:
-        cart_accept_current_prices(cart=cart, prices=exc.prices)
-        for problem in exc.problems:
-            messages.warning(request, problem)
-        messages.info(request, "Check your cart, then check out again.")
-        return redirect("orders:cart")
-    except DomainError as exc:  # StockUnavailable among them
-        messages.error(request, str(exc))
-        return redirect("orders:cart")
+    order = order_place(
+        customer=request.user,
+        entries=cart.entries(),
+        address=ShippingAddress(
+            name=data["name"],
+            line1=data["line1"],
+            line2=data["line2"],
+            city=data["city"],
+            postcode=data["postcode"],
+            country=data["country"],
+        ),
+        checkout_token=data["checkout_token"],
+        save_address=data["save_address"] or data.get("saved_address") is not None,
+    )
     request.session["checkout_token"] = new_checkout_token()
+    request.session.pop(DRAFT_ADDRESS_KEY, None)
     messages.success(request, f"Order {order.number} is placed and awaits payment.")
-    return redirect(order.get_absolute_url())
+    return order
 
 
 def order_list(request):

@@ -83,6 +83,7 @@ TEMPLATES = [
                 "core.context_processors.store",
                 "purelaka.context_processors.app_version",
                 "accounts.context_processors.navigation",
+                "orders.context_processors.cart_count",
             ],
         },
     },

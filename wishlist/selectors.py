@@ -1,4 +1,8 @@
-from catalog.selectors import products_for_storefront
+from django.db.models import Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from catalog.models import Variant
+from catalog.selectors import products_for_storefront, variants_with_availability
 from wishlist.models import WishlistItem
 
 
@@ -13,11 +17,37 @@ def wishlisted_product_ids(*, customer) -> set[int]:
 
 
 def wishlist_products(*, customer):
-    """The customer's open wishlist as storefront products (with availability)."""
+    """The customer's open wishlist as storefront products (with availability and
+    `to_price`, the dearest active variant's price, for the card's "from")."""
+    to_price = Subquery(
+        Variant.objects.filter(product=OuterRef("pk"), active=True)
+        .annotate(p=Coalesce("price_override_pennies", "product__price_pennies"))
+        .values("product")
+        .annotate(m=Max("p"))
+        .values("m")
+    )
     return (
         products_for_storefront()
         .filter(
             wishlist_items__customer=customer, wishlist_items__removed_at__isnull=True
         )
+        .annotate(to_price=Coalesce(to_price, "price_pennies"))
         .order_by("-wishlist_items__added_at")
     )
+
+
+def with_variant_options(products):
+    """Set `.options` on each product: its active variants with `available`, in one
+    query, for the wishlist's variant choice."""
+    by_product = {product.pk: product for product in products}
+    for product in products:
+        product.options = []
+    variants = variants_with_availability(
+        Variant.objects.filter(product_id__in=list(by_product), active=True)
+    ).order_by("product_id", "pk")
+    for variant in variants:
+        product = by_product[variant.product_id]
+        variant.product = product  # for its label and price, without a query
+        variant.in_stock = variant.available > 0 or product.is_preorder
+        product.options.append(variant)
+    return products

@@ -36,18 +36,40 @@ def wishlist_remove(
     )
 
 
+class VariantChoiceNeeded(DomainError):
+    """The product comes in several variants: the customer must say which."""
+
+    def __init__(self, product: Product):
+        self.product = product
+        super().__init__(f"Choose which {product.name} you would like.")
+
+
 @transaction.atomic
-def wishlist_move_to_cart(*, customer, cart, product_id: int, variant_id=None):
-    """Put the product (the chosen, or first in-stock, variant) in the cart and
-    close the wishlist item as moved."""
-    variants = variants_with_availability().filter(
-        product_id=product_id, active=True, product__active=True
+def wishlist_move_to_cart(
+    *, customer, cart, product_id: int, variant_id: int | None = None
+):
+    """Put one of the product's variants in the cart and close the wishlist item as
+    moved. A product sold in one variant moves as it is; one with several needs
+    `variant_id` (VariantChoiceNeeded otherwise), so nothing is chosen for the
+    customer. An out-of-stock variant (preorders aside) is refused."""
+    variants = list(
+        variants_with_availability()
+        .select_related("product")
+        .filter(product_id=product_id, active=True, product__active=True)
+        .order_by("pk")
     )
-    if variant_id:
-        variants = variants.filter(pk=variant_id)
-    variant = variants.order_by("-available", "pk").first()
-    if variant is None:
+    if not variants:
         raise DomainError("That product is not for sale any more.")
+    if variant_id is None:
+        if len(variants) > 1:
+            raise VariantChoiceNeeded(variants[0].product)
+        variant = variants[0]
+    else:
+        variant = next((v for v in variants if v.pk == variant_id), None)
+        if variant is None:
+            raise DomainError("That option is not for sale any more.")
+    if variant.available <= 0 and not variant.product.is_preorder:
+        raise DomainError(f"{variant} is out of stock.")
     cart_add(cart=cart, variant_id=variant.pk, quantity=1)
     wishlist_remove(
         customer=customer,

@@ -11,6 +11,7 @@ from django.db import transaction
 from catalog.models import Variant
 from core.exceptions import DomainError
 from orders.models import Cart, CartItem
+from orders.selectors import CartSummary, cart_summary
 
 SESSION_KEY = "cart"
 MAX_QUANTITY = 20
@@ -125,6 +126,50 @@ def cart_set_quantity(*, cart, variant_id: int, quantity: int):
     cart.put(
         variant_id, CartEntry(min(quantity, MAX_QUANTITY), entry.seen_price_pennies)
     )
+
+
+@dataclass(frozen=True)
+class CappedLine:
+    """A cart line lowered to the stock available (to nothing, when none is)."""
+
+    name: str
+    had: int
+    available: int
+
+    def message(self) -> str:
+        if self.available <= 0:
+            return (
+                f"{self.name} is out of stock, so it is no longer in your cart "
+                f"(you had {self.had})."
+            )
+        verb = "is" if self.available == 1 else "are"
+        return (
+            f"Only {self.available} of {self.name} {verb} available, so your cart "
+            f"now holds {self.available} (you had {self.had})."
+        )
+
+
+def cart_fit_to_stock(*, cart) -> tuple[CartSummary, list[CappedLine]]:
+    """Lower every line's quantity to what is available now; a line with nothing
+    available leaves the cart. Preorder lines take no stock and are kept as they
+    are, as are lines no longer for sale (the cart says so). Returns the cart's
+    summary after the change and the lines changed, in cart order."""
+    summary = cart_summary(cart.entries())
+    capped, kept = [], []
+    for line in summary.lines:
+        if not line.short_by:
+            kept.append(line)
+            continue
+        available = max(line.available, 0)
+        capped.append(CappedLine(str(line.variant), line.quantity, available))
+        if available:
+            cart.put(line.variant.pk, CartEntry(available, line.seen_price_pennies))
+            line.quantity = available
+            kept.append(line)
+        else:
+            cart.remove(line.variant.pk)
+    summary.lines = kept
+    return summary, capped
 
 
 def cart_accept_current_prices(*, cart, prices: dict[int, int]):

@@ -4,7 +4,9 @@ import secrets
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from accounts.models import SavedAddress
 from audit.services import audit_record
 from catalog.services.stock import stock_reserve
 from core.exceptions import DomainError
@@ -45,14 +47,20 @@ def new_checkout_token() -> str:
 
 @transaction.atomic
 def order_place(
-    *, customer, entries: dict, address: ShippingAddress, checkout_token: str
+    *,
+    customer,
+    entries: dict,
+    address: ShippingAddress,
+    checkout_token: str,
+    save_address: bool = False,
 ) -> Order:
     """Turn the cart `entries` into a pending order and reserve its stock.
 
     Idempotent on `checkout_token`: a double submit returns the first order. Prices
     and availability are checked again; any change raises CartChanged and writes
     nothing. Writes the order, its lines, its first status row, the reservations and
-    an audit row, and empties the customer's saved cart of what was ordered.
+    an audit row, and empties the customer's saved cart of what was ordered; with
+    `save_address`, keeps the address among the customer's saved addresses.
     """
     existing = Order.objects.filter(checkout_token=checkout_token).first()
     if existing is not None:
@@ -115,6 +123,8 @@ def order_place(
         cart__customer=customer,
         variant_id__in=[line.variant.pk for line in summary.lines],
     ).delete()
+    if save_address:
+        saved_address_remember(customer=customer, address=address)
     audit_record(
         event_type="order.placed",
         actor=customer,
@@ -126,6 +136,31 @@ def order_place(
         },
     )
     return order
+
+
+def saved_address_remember(*, customer, address: ShippingAddress) -> SavedAddress:
+    """Keep `address` among the customer's saved addresses, most recently used
+    first: the same address again is one row, its use time moved on."""
+    fields = {
+        "name": address.name,
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "postcode": address.postcode,
+        "country": address.country,
+    }
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            saved, created = SavedAddress.objects.get_or_create(
+                user=customer, **fields, defaults={"last_used_at": now}
+            )
+    except IntegrityError:  # the same address saved at the same moment
+        saved, created = SavedAddress.objects.get(user=customer, **fields), False
+    if not created:
+        SavedAddress.objects.filter(pk=saved.pk).update(last_used_at=now)
+        saved.last_used_at = now
+    return saved
 
 
 def _same_customer(order: Order, customer) -> Order:

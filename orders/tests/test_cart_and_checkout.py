@@ -162,12 +162,13 @@ def test_a_price_change_since_the_cart_is_shown_and_nothing_is_ordered(
     _add(client, variant, 1)
     Product.objects.filter(pk=variant.product_id).update(price_pennies=1800)
     response = _checkout(client)
-    assert response["Location"] == reverse("orders:cart")
+    # The checkout page again, with the typed address and the new price.
+    assert response.status_code == 200
     assert not Order.objects.exists()
-    messages = [str(m) for m in response.wsgi_request._messages]
-    assert any("changed from £15.00 to £18.00" in m for m in messages)
+    assert "changed from £15.00 to £18.00" in response.content.decode()
+    assert response.context["form"]["line1"].value() == "1 High Street"
     # Having seen the new price, the customer can check out.
-    _checkout(client)
+    _checkout(client, token=response.context["form"]["checkout_token"].value())
     assert Order.objects.get().total_pennies == 1800 + 395
 
 
@@ -177,10 +178,11 @@ def test_stock_gone_since_the_cart_is_shown_and_nothing_is_ordered(client, custo
     _add(client, variant, 1)
     place_order(customer=UserFactory(roles=["customer"]), variants={variant: 1})
     response = _checkout(client)
+    # Nothing left to order: back to the (now empty) cart, saying why.
     assert response["Location"] == reverse("orders:cart")
     assert Order.objects.filter(customer=customer).count() == 0
     cart_page = client.get(reverse("orders:cart")).content.decode()
-    assert "is no longer available" in cart_page
+    assert "is out of stock, so it is no longer in your cart" in cart_page
 
 
 def test_a_lapsed_hold_of_another_order_does_not_block_checkout(customer):
