@@ -7,6 +7,7 @@ from django.db.models import (
     Case,
     F,
     IntegerField,
+    Max,
     Min,
     OuterRef,
     Q,
@@ -76,21 +77,29 @@ def _product_sum(field, now):
     )
 
 
-def products_for_storefront(*, now=None) -> QuerySet:
-    """Active products with `from_price`, `on_hand`, `reserved` and `available`."""
-    now = now or timezone.now()
-    from_price = Subquery(
+def _variant_price(aggregate):
+    """The product's active variants' price (override or the product's), by
+    `aggregate` (Min, Max)."""
+    return Subquery(
         Variant.objects.filter(product=OuterRef("pk"), active=True)
         .annotate(p=Coalesce("price_override_pennies", "product__price_pennies"))
         .values("product")
-        .annotate(m=Min("p"))
+        .annotate(m=aggregate("p"))
         .values("m")
     )
+
+
+def products_for_storefront(*, now=None) -> QuerySet:
+    """Active products with `from_price` and `to_price` (the cheapest and dearest
+    active variant: a card says "from" only when they differ), `on_hand`,
+    `reserved` and `available`."""
+    now = now or timezone.now()
     return (
         Product.objects.filter(active=True)
         .select_related("category")
         .annotate(
-            from_price=Coalesce(from_price, F("price_pennies")),
+            from_price=Coalesce(_variant_price(Min), F("price_pennies")),
+            to_price=Coalesce(_variant_price(Max), F("price_pennies")),
             on_hand=_product_sum("stock_on_hand", now),
             reserved=_product_sum("reserved", now),
         )

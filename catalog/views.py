@@ -1,11 +1,9 @@
 from django.core.paginator import Paginator
-from django.db.models import Max, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import render
 
 from catalog.forms import ProductFilterForm
-from catalog.models import Product, Variant
+from catalog.models import Product
 from catalog.selectors import (
     category_list,
     product_get,
@@ -20,23 +18,8 @@ from core.forms import valid_fields
 PAGE_SIZE = 12
 
 
-def _with_to_price(products):
-    """Annotate `to_price`, the dearest active variant's price: a card says "from"
-    its `from_price` only when the two differ."""
-    to_price = Subquery(
-        Variant.objects.filter(product=OuterRef("pk"), active=True)
-        .annotate(p=Coalesce("price_override_pennies", "product__price_pennies"))
-        .values("product")
-        .annotate(m=Max("p"))
-        .values("m")
-    )
-    return products.annotate(to_price=Coalesce(to_price, "price_pennies"))
-
-
 def home(request):
-    newest = list(
-        _with_to_price(products_for_storefront()).order_by("-created_at", "-id")[:8]
-    )
+    newest = list(products_for_storefront().order_by("-created_at", "-id")[:8])
     return render(
         request,
         "catalog/home.html",
@@ -47,12 +30,10 @@ def home(request):
 def product_list_view(request):
     form = ProductFilterForm(request.GET or None)
     filters = valid_fields(form)
-    products = _with_to_price(
-        product_list(
-            search=filters.get("q", ""),
-            category=filters.get("category", ""),
-            sort=filters.get("sort") or "name",
-        )
+    products = product_list(
+        search=filters.get("q", ""),
+        category=filters.get("category", ""),
+        sort=filters.get("sort") or "name",
     )
     page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
     with_stock_labels(page.object_list)

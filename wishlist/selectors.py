@@ -1,6 +1,3 @@
-from django.db.models import Max, OuterRef, Subquery
-from django.db.models.functions import Coalesce
-
 from catalog.models import Variant
 from catalog.selectors import products_for_storefront, variants_with_availability
 from wishlist.models import WishlistItem
@@ -17,21 +14,13 @@ def wishlisted_product_ids(*, customer) -> set[int]:
 
 
 def wishlist_products(*, customer):
-    """The customer's open wishlist as storefront products (with availability and
-    `to_price`, the dearest active variant's price, for the card's "from")."""
-    to_price = Subquery(
-        Variant.objects.filter(product=OuterRef("pk"), active=True)
-        .annotate(p=Coalesce("price_override_pennies", "product__price_pennies"))
-        .values("product")
-        .annotate(m=Max("p"))
-        .values("m")
-    )
+    """The customer's open wishlist as storefront products (availability, and the
+    price range for the card's "from")."""
     return (
         products_for_storefront()
         .filter(
             wishlist_items__customer=customer, wishlist_items__removed_at__isnull=True
         )
-        .annotate(to_price=Coalesce(to_price, "price_pennies"))
         .order_by("-wishlist_items__added_at")
     )
 
