@@ -1,8 +1,6 @@
 from django import forms
 
 from accounts.models import SavedAddress
-from core.forms import DayField
-from orders.models import Order
 
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postcode", "country")
 
@@ -78,12 +76,3 @@ class CheckoutForm(forms.Form):
 class CartLineForm(forms.Form):
     variant = forms.IntegerField(widget=forms.HiddenInput)
     quantity = forms.IntegerField(min_value=0, max_value=20)
-
-
-class OpsQueueFilterForm(forms.Form):
-    status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *Order.Status.choices]
-    )
-    q = forms.CharField(label="Order number or email", required=False, max_length=100)
-    date_from = DayField(label="From")
-    date_to = DayField(label="To")
