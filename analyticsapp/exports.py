@@ -1,12 +1,12 @@
-"""CSV exports: stable columns (docs/contracts/kpi_contract.json), streamed with
-constant memory, neutralised against formula injection, every download audited
-with its row count and the SHA-256 of the bytes sent."""
+"""Exports: stable, typed columns (docs/contracts/kpi_contract.json), streamed with
+constant memory as CSV (neutralised against formula injection) or, through
+analyticsapp/export_formats.py, as xlsx or Parquet; every download audited with its
+format, row count and the SHA-256 of the bytes sent."""
 
 import csv
 import datetime as dt
 import hashlib
 import json
-import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -24,6 +24,25 @@ from django.db.models.functions import (
 
 from accounts.models import User
 from analyticsapp import kpis
+from analyticsapp.export_formats import (
+    BOOLEAN,
+    DATE,
+    INTEGER,
+    KPI_VALUE,
+    MONEY,
+    STRING,
+    column_types,
+    copy_file,
+    decimal,
+    export_format,
+    file_chunks,
+    parquet_columns,
+)
+from analyticsapp.formulas import (
+    FORMULA,
+    NUMBER,
+    neutralise,
+)
 from analyticsapp.kpis import KPI_DEFINITIONS_VERSION, WINDOWS, Window, kpis_for
 from analyticsapp.models import (
     CustomerDailySnapshot,
@@ -44,55 +63,8 @@ from payments.services.settlement import (
 )
 from subscriptions.models import Subscription, SubscriptionChange
 
-# What a spreadsheet may skip before it reads a formula: every Unicode space
-# (str.isspace's, no-break ones included) and the zero-width characters.
-INVISIBLE_LEADERS = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
-    + "".join(chr(c) for c in range(0x2000, 0x200E))  # spaces, zero-width ones
-    + "\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
-)
-# A formula starts with one of these, or their fullwidth lookalikes.
-FORMULA_STARTS = "=+-@\uff1d\uff0b\uff0d\uff20"
-DANGEROUS_FIRST = "\t\r"  # dangerous whatever follows (OWASP)
-
-
-def _class(chars: str) -> str:
-    """A regex character class of these characters, as \\uXXXX escapes that
-    Python's and PostgreSQL's regular expressions both read."""
-    return "[" + "".join(f"\\u{ord(c):04x}" for c in chars) + "]"
-
-
-# One rule for both writers: Python's below, PostgreSQL's COPY in `_sql_cell`.
-FORMULA = (
-    f"^({_class(INVISIBLE_LEADERS)}*{_class(FORMULA_STARTS)}|{_class(DANGEROUS_FIRST)})"
-)
-_FORMULA = re.compile(FORMULA)
-# A plain ASCII decimal number is data, not a formula, whatever its sign. The same
-# rule is written in SQL for PostgreSQL's COPY below.
-NUMBER = r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$"
-_NUMBER = re.compile(NUMBER, re.ASCII)
 CHUNK = 2000
 COPY_BLOCK = 256 * 1024
-
-
-def neutralise(value) -> str:
-    """A cell as text; one a spreadsheet would run as a formula gets a leading ':
-    a formula character (or its fullwidth lookalike) after any spaces and
-    zero-width characters, or a leading tab or carriage return; a plain number is
-    data whatever its sign."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    text = str(value)
-    if _FORMULA.match(text) and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    # fullmatch: `$` alone would also accept a number followed by a line break.
-    return _NUMBER.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -137,19 +109,25 @@ class QueryRows:
     def __call__(self, filters: Filters) -> Iterator[tuple]:
         return _rows(self.build(filters), self.fields)
 
+    def output_fields(self, queryset=None) -> list:
+        """The model field (or annotation's output field) of each column."""
+        if queryset is None:
+            queryset = self.build(Filters()).values_list(*self.fields)
+        annotations = queryset.query.annotations
+        return [
+            annotations[path].output_field
+            if path in annotations
+            else _field(queryset.model, path)
+            for path in self.fields
+        ]
+
     def copy_sql(self, filters: Filters) -> tuple[str, tuple]:
         """One SELECT whose text cells are already what `neutralise` makes."""
         queryset = self.build(filters).values_list(*self.fields)
         inner, params = queryset.query.sql_with_params()
-        annotations = queryset.query.annotations
         cells = [
-            _sql_cell(
-                f"t.c{i}",
-                annotations[path].output_field
-                if path in annotations
-                else _field(queryset.model, path),
-            )
-            for i, path in enumerate(self.fields)
+            _sql_cell(f"t.c{i}", field)
+            for i, field in enumerate(self.output_fields(queryset))
         ]
         names = ", ".join(f"c{i}" for i in range(len(self.fields)))
         sql = f"SELECT {', '.join(cells)} FROM ({inner}) AS t({names})"  # noqa: S608
@@ -200,7 +178,9 @@ def _sql_cell(column: str, field) -> str:
 @dataclass(frozen=True)
 class Export:
     """`as_of`: the export is a state on one day (`--to`, default yesterday); a
-    `--from` does not apply to it and is dropped before it runs and is audited."""
+    `--from` does not apply to it and is dropped before it runs and is audited.
+    `types`: each column's type (export_formats), declared by an export whose rows
+    are not a queryset's; a queryset export's are read from its model fields."""
 
     name: str
     title: str
@@ -208,6 +188,7 @@ class Export:
     rows: Callable[[Filters], Iterator]
     personal_data: bool = False
     as_of: bool = False
+    types: tuple[str, ...] = ()
 
     def applied(self, filters: Filters) -> Filters:
         return Filters(None, filters.date_to) if self.as_of else filters
@@ -515,6 +496,9 @@ _payment_exceptions = QueryRows(
 
 
 # fmt: off
+SUMMARY_TYPES = (
+    INTEGER, DATE, DATE, STRING, KPI_VALUE, KPI_VALUE, KPI_VALUE, STRING,
+)
 EXPORTS = {
     e.name: e
     for e in [
@@ -560,7 +544,7 @@ EXPORTS = {
             "stripe_fees_pennies", "snapshot_fees_pennies", "net_pennies",
             "paid_out_pennies", "in_transit_pennies", "not_paid_out_pennies",
             "status", "reasons",
-        ], _reconciliation),
+        ], _reconciliation, types=(DATE, *[MONEY] * 12, STRING, STRING)),
         Export("customers", "Customers", [
             "customer_id", "email", "full_name", "joined_at", "active",
         ], _customers, personal_data=True),
@@ -591,26 +575,34 @@ EXPORTS = {
         Export("kpi_summary", "KPI summary (7/30/90 days)", [
             "window_days", "window_start", "window_end", "kpi", "value",
             "previous_value", "change", "kpi_definitions_version",
-        ], _kpi_summary, as_of=True),
+        ], _kpi_summary, as_of=True, types=SUMMARY_TYPES),
         Export("mrr_summary", "Subscription KPIs (7/30/90 days)", [
             "window_days", "window_start", "window_end", "kpi", "value",
             "previous_value", "change", "kpi_definitions_version",
-        ], _mrr_summary, as_of=True),
+        ], _mrr_summary, as_of=True, types=SUMMARY_TYPES),
         Export("cohorts", "Cohort retention by month", [
             "as_of", "cohort_month", "cohort_size", "months_since_first",
             "active_customers", "retention_rate",
-        ], _cohorts, as_of=True),
+        ], _cohorts, as_of=True, types=(
+            DATE, DATE, INTEGER, INTEGER, INTEGER, decimal(18, 4),
+        )),
         Export("best_sellers", "Best sellers by product and variant", [
             "window_start", "window_end", "product_rank", "product_id",
             "product_name", "product_units", "product_revenue_pennies",
             "variant_rank", "variant_id", "sku", "variant_label", "units",
             "revenue_pennies",
-        ], _best_sellers),
+        ], _best_sellers, types=(
+            DATE, DATE, INTEGER, INTEGER, STRING, INTEGER, MONEY, INTEGER, INTEGER,
+            STRING, STRING, INTEGER, MONEY,
+        )),
         Export("stock_cover", "Stock cover (30 days of sales)", [
             "as_of", "window_start", "window_end", "variant_id", "sku", "product_id",
             "product_name", "variant_label", "stock_on_hand", "units_sold",
             "units_per_day", "cover_days",
-        ], _stock_cover, as_of=True),
+        ], _stock_cover, as_of=True, types=(
+            DATE, DATE, DATE, INTEGER, STRING, INTEGER, STRING, STRING, INTEGER,
+            INTEGER, decimal(18, 2), decimal(18, 1),
+        )),
         Export("wishlist_conversion", "Wishlist adds and conversions by day", [
             "day", "product_id", "product_name", "adds", "converted",
         ], _wishlist_conversion),
@@ -679,11 +671,27 @@ def _copy_blocks(rows: QueryRows, filters: Filters, tally: dict) -> Iterator[byt
         tally["rows"] = raw.rowcount
 
 
+def export_chunks(
+    export: Export, filters: Filters, tally: dict, fmt: str = "csv"
+) -> Iterator[bytes]:
+    """The export's bytes in `fmt`: csv, xlsx or parquet (export_formats)."""
+    if fmt == "csv":
+        return csv_chunks(export, filters, tally)
+    return file_chunks(export, filters, tally, fmt)
+
+
 def audit_export(
-    *, name, filters: Filters, tally: dict, actor=None, actor_label="", request=None
+    *,
+    name,
+    filters: Filters,
+    tally: dict,
+    actor=None,
+    actor_label="",
+    request=None,
+    fmt="csv",
 ):
     """The download's audit row; `request` gives the client's address (a streamed
-    download writes it after the view has returned)."""
+    download writes it after the view has returned); `fmt` is the file format."""
     audit_record(
         event_type="analytics.export",
         actor=actor,
@@ -697,6 +705,7 @@ def audit_export(
             "rows": tally.get("rows", 0),
             "sha256": tally.get("sha256"),
             "complete": tally.get("complete", False),
+            "format": fmt,
         },
     )
 
@@ -761,6 +770,7 @@ DIM_DATE_COLUMNS = [
     "weekday",
     "is_weekend",
 ]
+DIM_DATE_TYPES = (DATE, INTEGER, INTEGER, INTEGER, INTEGER, STRING, BOOLEAN)
 
 
 def _dim_date(filters: Filters):
@@ -777,38 +787,48 @@ def _dim_date(filters: Filters):
         day += dt.timedelta(days=1)
 
 
-def bi_pack(filters: Filters, tally: dict):
-    """A ZIP of fact and dimension CSVs and a manifest, spooled to disk (constant
-    memory), returned as an open file positioned at 0."""
+DIM_DATE = Export(
+    "dim_date", "Dates", DIM_DATE_COLUMNS, _dim_date, types=DIM_DATE_TYPES
+)
+
+
+def _bi_export(table: str) -> Export:
+    return DIM_DATE if table == "dim_date" else EXPORTS[BI_TABLES[table]]
+
+
+def bi_pack(filters: Filters, tally: dict, fmt: str = "csv"):
+    """A ZIP of fact and dimension tables (CSV or Parquet files) and a manifest,
+    spooled to disk (constant memory), returned as an open file positioned at 0."""
+    export_format(fmt, choices=("csv", "parquet"))
     # Returned open for the response to stream and close: no context manager here.
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
     rows = 0
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for table, source in BI_TABLES.items():
-            export = EXPORTS[source]
+    # Parquet is compressed inside already: its members are stored as they are.
+    compression = zipfile.ZIP_DEFLATED if fmt == "csv" else zipfile.ZIP_STORED
+    with zipfile.ZipFile(spool, "w", compression=compression) as archive:
+        for table in [*BI_TABLES, "dim_date"]:
             part: dict = {}
-            with archive.open(f"{table}.csv", "w") as member:
-                for chunk in csv_chunks(export, filters, part):
-                    member.write(chunk)
+            with archive.open(f"{table}.{fmt}", "w") as member:
+                if fmt == "csv":
+                    for chunk in csv_chunks(_bi_export(table), filters, part):
+                        member.write(chunk)
+                else:
+                    copy_file(_bi_export(table), filters, part, member, fmt)
             rows += part["rows"]
-        date_export = Export("dim_date", "Dates", DIM_DATE_COLUMNS, _dim_date)
-        part = {}
-        with archive.open("dim_date.csv", "w") as member:
-            for chunk in csv_chunks(date_export, filters, part):
-                member.write(chunk)
-        rows += part["rows"]
         manifest = {
             "kpi_definitions_version": KPI_DEFINITIONS_VERSION,
             "currency": settings.STORE_CURRENCY,
             "reporting_timezone": settings.REPORTING_TIMEZONE,
             "filters": filters.as_dict(),
+            "format": fmt,
             "tables": {
                 name: {
-                    "file": f"{name}.csv",
+                    "file": f"{name}.{fmt}",
                     "columns": (
-                        DIM_DATE_COLUMNS if name == "dim_date"
-                        else EXPORTS[BI_TABLES[name]].columns
+                        _bi_export(name).columns if fmt == "csv"
+                        else parquet_columns(_bi_export(name))
                     ),
+                    "types": column_types(_bi_export(name)),
                     **BI_MANIFEST[name],
                 }
                 for name in BI_MANIFEST

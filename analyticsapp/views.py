@@ -18,13 +18,19 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
 from analyticsapp import charts, selectors
+from analyticsapp.export_formats import (
+    BI_PACK_FORMATS,
+    FORMATS,
+    UnknownFormat,
+    export_format,
+)
 from analyticsapp.exports import (
     BI_MANIFEST,
     EXPORTS,
     Filters,
     audit_export,
     bi_pack,
-    csv_chunks,
+    export_chunks,
 )
 from analyticsapp.forms import DashboardForm, ExportForm
 from analyticsapp.kpis import Window, default_as_of
@@ -365,24 +371,40 @@ def _filters(request) -> Filters:
     return Filters(data.get("date_from"), data.get("date_to"))
 
 
+def _format(request, choices=tuple(FORMATS)):
+    """`?format=` (csv, xlsx, parquet; default csv); any other is a 400."""
+    try:
+        return export_format(request.GET.get("format"), choices=choices)
+    except UnknownFormat as exc:
+        raise BadRequest(str(exc)) from exc
+
+
 def export_download(request, name):
     export = EXPORTS.get(name)
     if export is None:
         raise Http404("No such export")
+    fmt = _format(request)
     filters = _filters(request)
     tally: dict = {}
     user = request.user
 
     def stream():
         try:
-            yield from csv_chunks(export, filters, tally)
+            yield from export_chunks(export, filters, tally, fmt.name)
         finally:
             audit_export(
-                name=name, filters=filters, tally=tally, actor=user, request=request
+                name=name,
+                filters=filters,
+                tally=tally,
+                actor=user,
+                request=request,
+                fmt=fmt.name,
             )
 
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="purelaka-{name}.csv"'
+    response = StreamingHttpResponse(stream(), content_type=fmt.content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="purelaka-{name}.{fmt.extension}"'
+    )
     response["Cache-Control"] = "no-store"
     return response
 
@@ -391,6 +413,7 @@ BI_PACK_MAX_DAYS = 731  # as the dashboards: a longer pack is asked for in parts
 
 
 def export_bi_pack(request):
+    fmt = _format(request, choices=BI_PACK_FORMATS)
     filters = _filters(request)
     if filters.date_from is not None:
         end = filters.date_to or default_as_of()
@@ -400,17 +423,19 @@ def export_bi_pack(request):
                 "in parts, or leave both dates empty for the whole history."
             )
     tally: dict = {}
-    archive = bi_pack(filters, tally)
+    archive = bi_pack(filters, tally, fmt.name)
     audit_export(
         name="bi_pack",
         filters=filters,
         tally=tally,
         actor=request.user,
         request=request,
+        fmt=fmt.name,
     )
+    suffix = "" if fmt.name == "csv" else f"-{fmt.name}"
+    filename = f"purelaka-bi-pack{suffix}.zip"
     response = FileResponse(
-        archive, as_attachment=True, filename="purelaka-bi-pack.zip",
-        content_type="application/zip",
+        archive, as_attachment=True, filename=filename, content_type="application/zip",
     )  # fmt: skip
     response["Cache-Control"] = "no-store"
     return response

@@ -21,13 +21,12 @@ from hypothesis import strategies as st
 from accounts.tests.factories import UserFactory
 from analyticsapp.exports import (
     EXPORTS,
-    FORMULA_STARTS,
     Export,
     Filters,
     QueryRows,
     csv_chunks,
-    neutralise,
 )
+from analyticsapp.formulas import FORMULA_STARTS, neutralise
 from analyticsapp.kpis import KPI_DEFINITIONS_VERSION
 from analyticsapp.models import DailySnapshot
 from audit.models import AuditLog
