@@ -1,5 +1,7 @@
 """The Celery app: Redis broker (the demo's is files: scripts/demo.sh); the schedule
-lives in the database (django-celery-beat)."""
+lives in the database (django-celery-beat). Tasks go to three queues, live,
+scheduled and bulk, by name (CELERY_TASK_ROUTES in settings.py), each served by
+its own worker in the compose files (docs/deployment.md)."""
 
 import os
 

@@ -100,6 +100,19 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# A read replica (docs/deployment.md), optional: analytics dashboards, drill-downs
+# and exports read from it inside their explicit scope (core/replica.py, the router
+# purelaka/db_router.py); every other read, every write, anything inside a write
+# transaction and every migration stays on the primary. A replica more than
+# REPLICA_MAX_LAG_SECONDS behind (pg_last_xact_replay_timestamp) is skipped.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=300.0)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    # Tests read the primary's test database through it (no second test database;
+    # core/replica.py then reads the primary itself).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["purelaka.db_router.AnalyticsReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -276,6 +289,30 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(Path(CELERY_BROKER_FOLDER) / "processed"),
         "store_processed": False,
     }
+
+# Three queues, so work of one kind never waits behind another's (docs/deployment.md):
+# live: webhook events to apply now; scheduled: beat's periodic jobs; bulk: long
+# work (history backfills, full rebuilds). Each has its own worker in the compose
+# files; the demo's one worker takes all three. Every task is named here
+# (core/tests/test_queues.py fails for one that is not), the default only catches
+# a task sent by a name Celery does not know.
+TASK_QUEUE_NAMES = ("live", "scheduled", "bulk")
+CELERY_TASK_DEFAULT_QUEUE = "scheduled"
+CELERY_TASK_ROUTES = {
+    "payments.process_stripe_event": {"queue": "live"},
+    # Transactional email (order confirmations, dispatch notices): short, awaited.
+    "core.send_message": {"queue": "live"},
+    "catalog.expire_reservations": {"queue": "scheduled"},
+    "monitoring.run_checks": {"queue": "scheduled"},
+    "analyticsapp.nightly_snapshots": {"queue": "scheduled"},
+    "analyticsapp.stripe_catch_up": {"queue": "scheduled"},
+    "payments.reprocess_stripe_events": {"queue": "scheduled"},
+    "payments.settlement_sync": {"queue": "scheduled"},
+    "analyticsapp.import_stripe_history": {"queue": "bulk"},
+    # Celery's own (backend_cleanup from beat, canvas helpers).
+    "celery.*": {"queue": "scheduled"},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

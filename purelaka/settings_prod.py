@@ -7,7 +7,7 @@ naming it and a non-zero exit (no traceback).
 import sys
 
 from .settings import *  # noqa: F403
-from .settings import BASE_DIR, DEV_SECRET_KEY, env
+from .settings import BASE_DIR, DATABASE_REPLICA_URL, DEV_SECRET_KEY, env
 
 SECRET_KEY_MIN_LENGTH, SECRET_KEY_MIN_DISTINCT = 50, 5  # as check --deploy asks
 
@@ -62,6 +62,13 @@ ALLOWED_HOSTS += ["localhost", "127.0.0.1"]
 DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The optional read replica for analytics (docs/deployment.md, purelaka/db_router.py).
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+    }
 DEBUG = False
 DEMO_COMMANDS_ALLOWED = False
 

@@ -49,8 +49,9 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-# One process, one task at a time: SQLite takes one writer at a time anyway.
-$BIN/celery -A purelaka worker --beat \
+# One process for all three queues, one task at a time: SQLite takes one writer at
+# a time anyway.
+$BIN/celery -A purelaka worker --beat -Q live,scheduled,bulk \
   --scheduler django_celery_beat.schedulers:DatabaseScheduler \
   --pool solo --concurrency 1 --loglevel INFO \
   --logfile "$DEMO_DIR/worker.log" &
