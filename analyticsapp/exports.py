@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.db.models import Case, Count, F, Sum, Value, When
 from django.db.models.functions import (
     ExtractMonth,
@@ -54,6 +54,7 @@ from analyticsapp.models import (
 )
 from audit.services import audit_record
 from catalog.models import Variant
+from core.replica import read_connection
 from core.timeutils import day_bounds_utc
 from orders.models import Order, OrderLine
 from payments.models import Dispute, Payment, PaymentException, Refund
@@ -639,7 +640,7 @@ def csv_chunks(export: Export, filters: Filters, tally: dict) -> Iterator[bytes]
         return data
 
     yield emit(_csv_line(csv.writer(_Echo()), export.columns))
-    if isinstance(export.rows, QueryRows) and connection.vendor == "postgresql":
+    if isinstance(export.rows, QueryRows) and read_connection().vendor == "postgresql":
         yield from map(emit, _copy_blocks(export.rows, filters, tally))
     else:
         writer = csv.writer(_Echo())
@@ -658,7 +659,8 @@ def _csv_line(writer, cells) -> bytes:
 def _copy_blocks(rows: QueryRows, filters: Filters, tally: dict) -> Iterator[bytes]:
     sql, params = rows.copy_sql(filters)
     block = bytearray()
-    with connection.cursor() as cursor:
+    # The analytics scope's connection: the replica when one is fresh (core/replica.py).
+    with read_connection().cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
         with raw.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
             for data in copy:
