@@ -19,6 +19,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _second_factor_only_where_tested(request, settings):
+    """Staff sessions in tests about other things have passed their second factor:
+    the rule that admins must use one is on only in tests marked `two_factor`
+    (accounts/tests/test_two_factor.py, the browser journey that enrols one)."""
+    if "two_factor" not in request.keywords:
+        settings.TWO_FACTOR_REQUIRED_ROLES = []
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing_and_clean_axes(settings):
     from django.core.cache import cache
 

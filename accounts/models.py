@@ -43,6 +43,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    email_verification_pending = models.BooleanField(
+        default=False,
+        db_default=False,  # rows written by COPY (bench/) need not name it
+        help_text="Signed up on the site and has not yet confirmed the address: "
+        "may browse and sign in, not check out (accounts/verification.py).",
+    )
 
     objects = UserManager()
 

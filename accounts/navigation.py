@@ -16,6 +16,7 @@ MAIN_NAVIGATION = [
     ("Analytics", "analyticsapp:ops"),
     ("Exports", "analyticsapp:exports"),
     ("Monitoring", "monitoring:issues"),
+    ("Staff", "accounts:staff"),
     ("Admin", "admin:index"),
 ]
 

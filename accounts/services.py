@@ -25,11 +25,18 @@ def user_create(
 
 
 @transaction.atomic
-def customer_signup(*, email: str, password: str, full_name: str = "") -> User:
-    """Self-service sign-up: a new user with the customer role, audited."""
+def customer_signup(
+    *, email: str, password: str, full_name: str = "", verify: bool = False
+) -> User:
+    """Self-service sign-up: a new user with the customer role, audited. With
+    `verify`, the address waits for confirmation before the first checkout
+    (accounts/verification.py)."""
     user = user_create(
         email=email, password=password, full_name=full_name, roles=[Role.CUSTOMER]
     )
+    if verify:
+        user.email_verification_pending = True
+        user.save(update_fields=["email_verification_pending"])
     audit_record(event_type="accounts.signup", actor=user, target=user)
     return user
 

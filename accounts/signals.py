@@ -20,7 +20,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.throttle import signin_failed
+from accounts.roles import STAFF_ROLES
+from accounts.throttle import signin_failed, staff_failed, staff_succeeded
 from audit.models import AuditLog
 from audit.services import audit_record
 
@@ -28,6 +29,14 @@ from audit.services import audit_record
 @receiver(user_logged_in)
 def _audit_login(sender, request, user, **kwargs):
     audit_record(event_type="auth.login", actor=user, target=user, request=request)
+    staff_succeeded(user.email)
+
+
+@receiver(user_logged_in)
+def _staff_sessions_end_sooner(sender, request, user, **kwargs):
+    """A staff session lasts STAFF_SESSION_SECONDS (customers keep the default)."""
+    if request is not None and hasattr(request, "session") and user.roles & STAFF_ROLES:
+        request.session.set_expiry(settings.STAFF_SESSION_SECONDS)
 
 
 @receiver(user_logged_out)
@@ -63,6 +72,7 @@ def _audit_login_failed(sender, credentials, request=None, **kwargs):
         return
     signin_failed(request)
     typed, user = _attempted(credentials)
+    staff_failed(typed)
     audit_record(
         event_type="auth.login_failed",
         actor_label="anonymous",

@@ -1,14 +1,37 @@
+from axes.utils import reset as reset_failed_logins
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.views import LoginView, LogoutView
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.contrib.auth.views import (
+    LoginView,
+    LogoutView,
+    PasswordChangeView,
+    PasswordResetCompleteView,
+    PasswordResetConfirmView,
+    PasswordResetDoneView,
+    PasswordResetView,
+)
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.views.decorators.http import require_POST
 from django.views.generic import FormView
 
-from accounts.forms import EmailAuthenticationForm, SignupForm
+from accounts.forms import (
+    EmailAuthenticationForm,
+    SignupForm,
+    ThrottledPasswordResetForm,
+)
+from accounts.models import SavedAddress, User
 from accounts.roles import Role
 from accounts.services import customer_signup
-from accounts.throttle import signin_refusal
+from accounts.throttle import signin_refusal, signup_allowed
+from accounts.verification import (
+    signup_existing,
+    verification_confirm,
+    verification_send,
+)
+from audit.services import audit_record
+from core.redirects import redirect_back
 
 # URL names of each staff role's home; customers (and anyone else) get the shop.
 ROLE_HOMES = {
@@ -40,23 +63,131 @@ class SignOutView(LogoutView):
 
 
 class SignupView(FormView):
+    """Sign-up that never says whether an address has an account: the same page
+    for a new address (an account waiting for confirmation, and the link) and for
+    a taken one (an email to its holder), neither signed in."""
+
     template_name = "accounts/signup.html"
     form_class = SignupForm
 
+    def post(self, request, *args, **kwargs):
+        if not signup_allowed(request):
+            return render(
+                request,
+                "accounts/locked_out.html",
+                {"message": "Too many sign-ups from your address: try again later."},
+                status=429,
+            )
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
-        user = customer_signup(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-            full_name=form.cleaned_data["full_name"],
+        email = form.cleaned_data["email"]
+        password = form.cleaned_data["password1"]
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is not None:
+            signup_existing(user=existing, password=password)
+        else:
+            try:
+                user = customer_signup(
+                    email=email,
+                    password=password,
+                    full_name=form.cleaned_data["full_name"],
+                    verify=True,
+                )
+            except IntegrityError:  # signed up meanwhile: the same answer
+                signup_existing(
+                    user=User.objects.get(email__iexact=email), password=password
+                )
+            else:
+                verification_send(user)
+        return render(self.request, "accounts/signup_sent.html", {"email": email})
+
+
+def verify(request, uidb64, token):
+    """The link in the confirmation email: confirms the address and signs in."""
+    user = verification_confirm(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "accounts/verify_failed.html", status=400)
+    if not request.user.is_authenticated:
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, f"{user.email} is confirmed: welcome to PureLaka.")
+    return redirect("catalog:home")
+
+
+@require_POST
+def verify_resend(request):
+    user = request.user
+    if user.email_verification_pending:
+        verification_send(user)
+    messages.success(request, f"We sent the confirmation link to {user.email} again.")
+    return redirect_back(request, "accounts:account")
+
+
+class PasswordResetRequestView(PasswordResetView):
+    template_name = "accounts/password_reset.html"
+    form_class = ThrottledPasswordResetForm
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def get_form_kwargs(self):
+        return super().get_form_kwargs() | {"request": self.request}
+
+
+class PasswordResetSentView(PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetSetView(PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        user = form.user
+        if user.email_verification_pending:  # the link proved the address too
+            user.email_verification_pending = False
+            user.save(update_fields=["email_verification_pending"])
+        reset_failed_logins(username=user.email)
+        audit_record(event_type="accounts.password_reset", actor=user, target=user)
+        return response
+
+
+class PasswordResetDoneSetView(PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+
+class PasswordChangeFormView(PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:account")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_record(
+            event_type="accounts.password_changed",
+            actor=self.request.user,
+            target=self.request.user,
         )
-        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(self.request, "Welcome to PureLaka: your account is ready.")
-        return redirect("catalog:home")
+        messages.success(self.request, "Your password is changed.")
+        return response
 
 
 def account(request):
     user = request.user
     roles = [Role(name).label for name in sorted(user.roles)]
     return render(
-        request, "accounts/account.html", {"account_user": user, "roles": roles}
+        request,
+        "accounts/account.html",
+        {
+            "account_user": user,
+            "roles": roles,
+            "addresses": user.saved_addresses.all(),
+        },
     )
+
+
+@require_POST
+def address_delete(request, pk):
+    """Forget one of the signed-in user's saved addresses (another's is a 404)."""
+    address = get_object_or_404(SavedAddress, pk=pk, user=request.user)
+    address.delete()
+    messages.success(request, f"Forgotten: {address.one_line}.")
+    return redirect("accounts:account")

@@ -32,6 +32,8 @@ from analyticsapp.models import DailySnapshot
 from analyticsapp.services.snapshots import daily_money, gross_of
 from catalog.models import StockMovement, StockReservation, Variant
 from catalog.selectors import variants_with_availability
+from core.mail import kind_label
+from core.models import Message
 from core.money import format_money, store_currency
 from core.timeutils import day_bounds_utc
 from orders.models import Order
@@ -777,3 +779,63 @@ def stripe_events_gap():
             },
         )
     ]
+
+
+# A message still queued this long after it was recorded never reached a worker
+# (the broker refused the publish, or the worker is down).
+MESSAGE_STUCK_AFTER = dt.timedelta(minutes=30)
+
+
+@check(
+    "messages_failed",
+    "high",
+    "Emails to customers or staff failed after all their retries, or never left the "
+    "queue: the mail settings or the provider need an operator.",
+)
+def messages_failed():
+    """One finding for failed messages and one for stuck queued ones (not one per
+    message: an alert about failing mail that itself fails must not open another
+    issue); each resolves once `resend_messages` has sent them."""
+    stuck_before = timezone.now() - MESSAGE_STUCK_AFTER
+    findings = []
+    for state, rows, words in (
+        (
+            "failed",
+            Message.objects.filter(status=Message.Status.FAILED),
+            "failed after their retries",
+        ),
+        (
+            "queued",
+            Message.objects.filter(
+                status=Message.Status.QUEUED, created_at__lt=stuck_before
+            ),
+            f"queued for over {MESSAGE_STUCK_AFTER.seconds // 60} minutes",
+        ),
+    ):
+        total = rows.count()
+        if not total:
+            continue
+        latest = list(rows.order_by("-pk")[:20])
+        by_kind = dict(
+            rows.values_list("kind").annotate(n=Count("pk")).order_by("kind")
+        )
+        kinds = ", ".join(f"{n} {kind_label(k).lower()}" for k, n in by_kind.items())
+        error = next((m.last_error for m in latest if m.last_error), "")
+        findings.append(
+            Finding(
+                f"messages:{state}",
+                f"{total} email(s) {words} ({kinds})"
+                + (f"; last error: {error[:200]}" if error else "")
+                + ". Fix the mail settings, then "
+                f"`manage.py resend_messages --{state}`.",
+                {
+                    "count": total,
+                    "by_kind": by_kind,
+                    "messages": [m.pk for m in latest],
+                    "last_error": error[:500],
+                },
+                "core.message",
+                str(latest[0].pk),
+            )
+        )
+    return findings

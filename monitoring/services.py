@@ -4,12 +4,25 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.roles import Role
 from audit.models import AuditLog
 from audit.services import audit_record
-from monitoring.checks import ATTENTION, INTEGRITY, REGISTRY, Finding
+from core.mail import message_send, messages_resend
+from core.models import Message
+from monitoring.checks import (
+    ATTENTION,
+    INTEGRITY,
+    MESSAGE_STUCK_AFTER,
+    REGISTRY,
+    Finding,
+)
 from monitoring.models import DataQualityIssue
 
 Status = DataQualityIssue.Status
@@ -73,7 +86,7 @@ def _apply(check, findings: list[Finding], result: RunResult, now) -> None:
         digest = _hash(finding.evidence)
         issue = existing.get(finding.fingerprint)
         if issue is None:
-            DataQualityIssue.objects.create(
+            issue = DataQualityIssue.objects.create(
                 check_name=check.name,
                 severity=check.severity,
                 fingerprint=finding.fingerprint[:200],
@@ -86,6 +99,7 @@ def _apply(check, findings: list[Finding], result: RunResult, now) -> None:
                 last_seen=now,
             )
             result.opened += 1
+            _alert_staff(issue, now, reopened=False)
             continue
         changed = digest != issue.evidence_hash
         if issue.status == Status.RESOLVED or (
@@ -97,6 +111,7 @@ def _apply(check, findings: list[Finding], result: RunResult, now) -> None:
                 + (" with new evidence" if changed else "")
             )
             result.reopened += 1
+            _alert_staff(issue, now, reopened=True)
         elif issue.status in OPEN_STATES:
             result.updated += 1
         issue.message, issue.evidence, issue.evidence_hash = (
@@ -116,6 +131,36 @@ def _apply(check, findings: list[Finding], result: RunResult, now) -> None:
         issue.save()
         result.resolved += 1
     result.by_check[check.name] = len(findings)
+
+
+ALERT_SEVERITIES = ("critical", "high")
+
+
+def _alert_staff(issue: DataQualityIssue, now, *, reopened: bool) -> None:
+    """A critical or high issue that opened (or reopened) in this run: one email
+    to every active admin, sent after the check's transaction commits."""
+    if issue.severity not in ALERT_SEVERITIES:
+        return
+    admins = (
+        User.objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name=Role.ADMIN))
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+        .order_by("email")
+    )
+    message_send(
+        kind="staff_issue_alert",
+        to=list(admins),
+        context={
+            "issue": issue,
+            "reopened": reopened,
+            "issue_url": settings.SITE_URL
+            + reverse("monitoring:issue_detail", args=[issue.pk]),
+        },
+        target=("issue", issue.pk),
+        dedupe_key=f"opened:{now.isoformat()}",
+    )
 
 
 def checks_run(
@@ -177,3 +222,32 @@ def issue_set_status(
         metadata={"check": issue.check_name, "from": before, "note": note.strip()},
     )
     return issue
+
+
+def messages_resend_run(
+    *, ids: list[int], failed: bool, queued: bool, actor_label: str
+) -> list:
+    """Send again the named messages, the failed ones and/or those stuck queued
+    (core.mail.messages_resend); audited as `messages.resend`. Raises KeyError
+    naming ids that do not exist. Returns the rows queued again."""
+    missing = sorted(
+        set(ids) - set(Message.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    )
+    if missing:
+        raise KeyError(f"no message with id {', '.join(map(str, missing))}")
+    rows = messages_resend(
+        ids=ids,
+        failed=failed,
+        queued_before=timezone.now() - MESSAGE_STUCK_AFTER if queued else None,
+    )
+    audit_record(
+        event_type="messages.resend",
+        actor_label=actor_label,
+        metadata={
+            "ids": ids,
+            "failed": failed,
+            "queued": queued,
+            "resent": [m.pk for m in rows],
+        },
+    )
+    return rows

@@ -10,6 +10,7 @@ from django.utils import timezone
 from catalog.models import Variant
 from catalog.selectors import variants_with_availability
 from catalog.services.stock import Shortfall
+from core.mail import messages_for_target
 from core.money import format_money
 from orders.models import Order, OrderLine, OrderNote, OrderStatusChange
 from orders.pricing import shipping_for
@@ -196,7 +197,7 @@ def ops_backlog(*, now=None) -> dict:
 
 
 def ops_order_get(*, number: str) -> Order:
-    return get_object_or_404(
+    order = get_object_or_404(
         Order.objects.select_related("customer").prefetch_related(
             Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
             Prefetch(
@@ -207,3 +208,7 @@ def ops_order_get(*, number: str) -> Order:
         ),
         number=number,
     )
+    # The emails about it (no relation to prefetch by: core.Message names its
+    # target by type and id), in one query for the timeline.
+    order.sent_messages = list(messages_for_target(order))
+    return order

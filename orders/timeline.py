@@ -1,6 +1,7 @@
 """The ops order timeline in words: what happened, who did it, and the amounts.
 
-Status changes, the order's audit rows and its internal notes, merged oldest first.
+Status changes, the order's audit rows, its internal notes and the emails sent
+about it (core.Message: kind, recipient, sent or failed), merged oldest first.
 An audit row that only repeats a status change (``order.<status>``) is left out;
 the rest are named here, one table, with the amount where the row carries one.
 """
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from audit.selectors import audit_for_target
+from core.mail import kind_label, messages_for_target
+from core.models import Message
 from core.money import format_money
 from orders.models import Order
 from orders.shipping import carrier_name
@@ -82,6 +85,24 @@ def _status_entry(change, order: Order) -> Entry:
     return Entry(change.created_at, title, who, detail, kind="status")
 
 
+def _message_entry(message: Message) -> Entry:
+    if message.status == Message.Status.SENT:
+        outcome = "sent"
+    elif message.status == Message.Status.FAILED:
+        outcome = f"failed after {message.attempts} tries"
+        if message.last_error:
+            outcome += f" ({message.last_error[:120]})"
+    else:
+        outcome = "queued"
+    return Entry(
+        message.sent_at or message.created_at,
+        f"Email: {kind_label(message.kind)}",
+        "mail",
+        f"to {message.recipient} · {outcome}",
+        kind="message",
+    )
+
+
 def order_timeline(order: Order) -> list[Entry]:
     changes = order.status_changes.all()  # prefetched with their actors
     entries = [_status_entry(c, order) for c in changes]
@@ -96,4 +117,9 @@ def order_timeline(order: Order) -> list[Entry]:
         )
         for n in order.notes.all()  # prefetched with their authors
     ]
+    # Read with the order by ops_order_get (one query, however many messages).
+    messages = getattr(order, "sent_messages", None)
+    if messages is None:
+        messages = messages_for_target(order)
+    entries += [_message_entry(m) for m in messages]
     return sorted(entries, key=lambda e: e.at)

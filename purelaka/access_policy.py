@@ -76,6 +76,20 @@ POLICY = {
     "accounts:logout": PUBLIC,
     "accounts:signup": PUBLIC,
     "accounts:account": SIGNED_IN,
+    "accounts:verify": PUBLIC,
+    "accounts:verify_resend": SIGNED_IN,
+    "accounts:password_reset": PUBLIC,
+    "accounts:password_reset_done": PUBLIC,
+    "accounts:password_reset_confirm": PUBLIC,
+    "accounts:password_reset_complete": PUBLIC,
+    "accounts:password_change": SIGNED_IN,
+    "accounts:two_factor_setup": SIGNED_IN,
+    "accounts:two_factor_verify": SIGNED_IN,
+    "accounts:address_delete": SIGNED_IN,
+    "accounts:staff": ADMIN,
+    "accounts:staff_role": ADMIN,
+    "accounts:staff_active": ADMIN,
+    "accounts:invite_accept": PUBLIC,
     # Operations
     "monitoring:healthz": PUBLIC,
     # Monitoring: ops read and acknowledge; admins resolve and waive (in the view)
@@ -84,5 +98,6 @@ POLICY = {
     "monitoring:issue_status": OPS,
     "monitoring:audit": ADMIN,
     "monitoring:audit_export": ADMIN,
+    "core:outbox": ADMIN,  # what the emails said; only where mail is not sent
     "admin:*": ADMIN,
 }

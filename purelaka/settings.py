@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_celery_beat",
     "core",
     "audit",
@@ -58,9 +61,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the second factor (accounts/two_factor.py).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "accounts.two_factor.TwoFactorMiddleware",
     "accounts.middleware.AccessPolicyMiddleware",
     "core.errors.DomainErrorMiddleware",
     # Last, as django-axes asks: it turns a lockout into its response.
@@ -157,12 +163,12 @@ CARRIERS = {
     "evri": ("Evri", "https://www.evri.com/track/parcel/{reference}"),
     "ups": ("UPS", "https://www.ups.com/track?tracknum={reference}"),
 }
-
-STATIC_URL = "static/"
 # A paid order is late once this many business days (Monday to Friday in
 # REPORTING_TIMEZONE) have passed since payment without fulfilment
 # (orders/service_level.py).
 FULFILMENT_SERVICE_LEVEL_DAYS = env.int("FULFILMENT_SERVICE_LEVEL_DAYS", default=2)
+
+STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
@@ -214,8 +220,28 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 # address across any names in 15 minutes, and sign-in attempts site-wide a minute.
 SIGNIN_FAILURES_PER_ADDRESS = env.int("SIGNIN_FAILURES_PER_ADDRESS", default=30)
 SIGNIN_ATTEMPTS_PER_MINUTE = env.int("SIGNIN_ATTEMPTS_PER_MINUTE", default=600)
+# Password reset links last an hour; at most this many reset emails an hour to one
+# address and from one client (accounts/throttle.py). Sign-ups from one client an
+# hour. An address confirmation link lasts this many days.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_SECONDS", default=60 * 60)
+PASSWORD_RESETS_PER_EMAIL = env.int("PASSWORD_RESETS_PER_EMAIL", default=3)
+PASSWORD_RESETS_PER_ADDRESS = env.int("PASSWORD_RESETS_PER_ADDRESS", default=20)
+SIGNUPS_PER_ADDRESS = env.int("SIGNUPS_PER_ADDRESS", default=20)
+EMAIL_VERIFICATION_DAYS = env.int("EMAIL_VERIFICATION_DAYS", default=3)
+# Two-factor sign-in (accounts/two_factor.py): roles that must use it (admin always
+# should; add ops and analyst where the merchant wants), and how long a staff
+# session lasts (customers keep SESSION_COOKIE_AGE, two weeks).
+TWO_FACTOR_REQUIRED_ROLES = env.list("TWO_FACTOR_REQUIRED_ROLES", default=["admin"])
+OTP_TOTP_ISSUER = "PureLaka"
+STAFF_SESSION_SECONDS = env.int("STAFF_SESSION_SECONDS", default=12 * 60 * 60)
+# Days a staff invitation's set-password link lasts (accounts/staff.py).
+STAFF_INVITE_DAYS = env.int("STAFF_INVITE_DAYS", default=7)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Staff names are never locked: each try past the limit waits twice as long as the
+# last, up to STAFF_DELAY_MAX_SECONDS (accounts/throttle.py).
+AXES_WHITELIST_CALLABLE = "accounts.throttle.axes_never_locks_staff"
+STAFF_DELAY_MAX_SECONDS = env.int("STAFF_DELAY_MAX_SECONDS", default=60)
 # The login form posts the email as `username` (Django's AuthenticationForm).
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
@@ -272,7 +298,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 1,
     "socket_timeout": 5,
 }
-
 # The demo's broker needs no server (scripts/demo.sh): kombu's filesystem transport,
 # CELERY_BROKER_URL=filesystem:// with its messages in CELERY_BROKER_FOLDER (the
 # folders must exist). Production leaves both unset and keeps Redis.
@@ -287,6 +312,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": _broker_queue,
         "data_folder_out": _broker_queue,
         "processed_folder": str(Path(CELERY_BROKER_FOLDER) / "processed"),
+        # kombu's broadcast exchanges (remote control), else "control/" in the cwd.
+        "control_folder": str(Path(CELERY_BROKER_FOLDER) / "control"),
         "store_processed": False,
     }
 
@@ -335,3 +362,39 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Email (core.mail, docs/runbook.md "Mail"). EMAIL_URL picks the backend: smtp://
+# (smtp+tls://user:pass@host:587 in production), consolemail:// (the default here:
+# messages printed), filemail:///path (the demo's .demo/mail), memorymail://.
+# Provider APIs (Postmark, SES, Mailgun) go through django-anymail: see the runbook.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+# filemail:///.demo/mail is relative to the project; filemail:////var/mail absolute.
+EMAIL_FILE_PATH = str(BASE_DIR / _email["EMAIL_FILE_PATH"])
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="PureLaka <shop@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Absolute links in messages (order pages, the subscriptions page) start here.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Kinds of message not to send, comma-separated (core.mail.KINDS names them); "*":
+# none at all (the demo seeds its history so: no mail to its made-up customers).
+MESSAGES_DISABLED = env.list("MESSAGES_DISABLED", default=[])
+# How a recorded message is sent after commit: "queue" publishes the Celery task
+# (a worker sends and retries it), "inline" runs that task in the committing process.
+# Wherever a broker is configured (production, the demo) the worker sends; without
+# one (the tests, a bare runserver) mail goes inline.
+MESSAGES_DELIVERY = env(
+    "MESSAGES_DELIVERY",
+    default="queue" if env.str("CELERY_BROKER_URL", default="") else "inline",
+)
+if MESSAGES_DELIVERY not in ("queue", "inline"):
+    raise ImproperlyConfigured("MESSAGES_DELIVERY must be queue or inline")
+# Tries per message (the first and its retries, 1, 2, 4, ... minutes apart) before
+# it is failed and monitoring's messages_failed check raises it.
+MESSAGES_MAX_ATTEMPTS = env.int("MESSAGES_MAX_ATTEMPTS", default=5)

@@ -4,6 +4,11 @@
 from audit.services import audit_record
 from payments.handlers.outcomes import Woken
 from payments.stripe_fields import invoice_subscription, text
+from subscriptions.messages import (
+    subscription_canceled_send,
+    subscription_payment_failed_send,
+    subscription_renewal_send,
+)
 from subscriptions.services import (
     invoice_payment_link,
     invoice_payment_record,
@@ -12,13 +17,15 @@ from subscriptions.services import (
 
 
 def subscription_event(payload: dict):
-    subscription_apply(payload)
+    subscription = subscription_apply(payload)
+    subscription_canceled_send(subscription=subscription)
 
 
 def invoice_paid(payload: dict):
     payment = invoice_payment_record(payload)
     if payment is None:
         return None
+    subscription_renewal_send(invoice=payload["data"]["object"], payment=payment)
     # Events may wait for this payment by its invoice, PaymentIntent or charge id.
     return Woken(
         [
@@ -42,6 +49,7 @@ def invoice_payment_failed(payload: dict):
             "amount_due": invoice.get("amount_due"),
         },
     )
+    subscription_payment_failed_send(invoice=invoice)
 
 
 def invoice_payment_paid(payload: dict):

@@ -26,6 +26,10 @@ POST_ONLY = {
     "ops:bulk_fulfil",
     "ops:stock_adjust",
     "ops:stock_threshold",
+    "accounts:verify_resend",
+    "accounts:address_delete",
+    "accounts:staff_role",
+    "accounts:staff_active",
     "payments:pay",
     "subscriptions:subscribe",
     "subscriptions:cancel",
@@ -38,6 +42,8 @@ POST_ONLY = {
 ALLOWED_GET_STATUS = dict.fromkeys(POST_ONLY, 405) | {
     "orders:checkout": 302,  # an empty cart is sent back to the cart page
     "ops:packing_slips": 400,  # no order chosen: a message, not an empty page
+    "accounts:verify": 400,  # the walk's link is not a real one
+    "accounts:two_factor_verify": 302,  # no device yet: sent to set one up
 }
 # Concrete pages checked for a namespace-wide rule.
 NAMESPACE_SAMPLES = {
@@ -172,6 +178,12 @@ def _url_kwargs(user):
         "ops:order_cancel": by_order,
         "ops:order_note": by_order,
         "customers_ops:customer": {"pk": owner.pk},
+        "accounts:verify": {"uidb64": "MQ", "token": "bad-token"},
+        "accounts:address_delete": {"pk": 1},
+        "accounts:staff_role": {"pk": owner.pk},
+        "accounts:staff_active": {"pk": owner.pk},
+        "accounts:invite_accept": {"uidb64": "MQ", "token": "bad-token"},
+        "accounts:password_reset_confirm": {"uidb64": "MQ", "token": "bad-token"},
         "ops:stock_adjust": {"variant_id": variant.pk},
         "ops:stock_movements": {"variant_id": variant.pk},
         "ops:stock_threshold": {"product_id": variant.product_id},

@@ -48,3 +48,34 @@ def test_saved_addresses_are_in_the_admin(admin_client, customer):
     response = admin_client.get("/admin/accounts/savedaddress/")
     assert response.status_code == 200
     assert "1 High Street" in response.content.decode()
+
+
+def test_the_account_page_lists_saved_addresses_and_forgets_one(client, customer):
+    from django.urls import reverse
+
+    from accounts.models import SavedAddress
+    from accounts.tests.factories import UserFactory
+
+    mine = SavedAddress.objects.create(
+        user=customer,
+        name="Cora",
+        line1="1 Kiln Lane",
+        city="Leeds",
+        postcode="LS1 1AA",
+    )
+    other = SavedAddress.objects.create(
+        user=UserFactory(roles=["customer"]),
+        name="Otto",
+        line1="9 Other Rd",
+        city="York",
+        postcode="YO1 1AA",
+    )
+    client.force_login(customer)
+    page = client.get(reverse("accounts:account")).content.decode()
+    assert "1 Kiln Lane" in page and "9 Other Rd" not in page
+    theirs = client.post(reverse("accounts:address_delete", args=[other.pk]))
+    assert (
+        theirs.status_code == 404 and SavedAddress.objects.filter(pk=other.pk).exists()
+    )
+    client.post(reverse("accounts:address_delete", args=[mine.pk]))
+    assert not SavedAddress.objects.filter(pk=mine.pk).exists()

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from catalog.services.stock import stock_release
 from core.exceptions import DomainError, IllegalTransition
+from orders.messages import order_status_message_send
 from orders.models import Order, OrderStatusChange
 
 S = Order.Status
@@ -173,6 +174,7 @@ def _transition(locked: Order, to, by, actor, note, at, fields) -> Order:
         | ({"note": note} if note else {})
         | {k: str(v) for k, v in fields.items()},
     )
+    order_status_message_send(order=locked)  # confirmation / dispatch, after commit
     return locked
 
 

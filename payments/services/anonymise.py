@@ -22,6 +22,7 @@ from accounts.models import User
 from accounts.roles import STAFF_ROLES
 from audit.services import audit_erase_person, audit_record
 from core.exceptions import DomainError
+from core.mail import messages_erase_recipient
 from payments.models import Dispute, StripeEvent
 
 ANONYMISED_DOMAIN = "invalid.example"
@@ -171,6 +172,8 @@ def customer_anonymise(*, user: User, actor_label: str) -> Anonymisation:
 
     for records in _login_records(user):
         records.delete()
+    # The emails sent to them: kept for the order timeline, without their bodies.
+    messages_erase_recipient(email=user.email, new_email=new_email)
 
     def scrub(value):
         return _scrub(

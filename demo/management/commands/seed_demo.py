@@ -3,6 +3,8 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.models import User
+from accounts.two_factor import recovery_codes_ensure
 from demo.seeding import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
 
 
@@ -55,3 +57,12 @@ class Command(BaseCommand):
         )
         for email, _name, role in DEMO_LOGINS:
             self.stdout.write(f"  {role:<9} {email}")
+        required = settings.TWO_FACTOR_REQUIRED_ROLES
+        for email, _name, role in DEMO_LOGINS:
+            if role in required:
+                codes = recovery_codes_ensure(User.objects.get(email=email))
+                self.stdout.write(
+                    f"  {email} also needs a second factor: set up an authenticator "
+                    f"app, or use a recovery code (each works once): "
+                    f"{', '.join(codes[:3])}"
+                )

@@ -16,6 +16,7 @@ from django.db.models import Max, Q, Sum
 from audit.services import audit_record
 from catalog.services.stock import stock_restock, stock_restock_reverse
 from core.money import format_money
+from orders.messages import order_refund_message_send
 from orders.models import Order
 from orders.services.lifecycle import By, order_refunds_set, order_transition
 from payments.locks import lock_payment_and_order, lock_refund
@@ -182,6 +183,8 @@ def refund_settle(refund: Refund, *, order: Order | None) -> None:
             refund.save(update_fields=["restocked_at", "updated_at"])
     if order is not None and payment.applied:
         order_sync_refunds(order)
+        if refund.status == Refund.Status.SUCCEEDED:
+            order_refund_message_send(order=order, refund=refund)
 
 
 def order_sync_refunds(order: Order) -> Order:
