@@ -136,36 +136,6 @@ def order_get_for_customer(*, customer, number: str) -> Order:
 # --- ops console -------------------------------------------------------------------
 
 
-def ops_order_queue(
-    *,
-    status: str = "",
-    search: str = "",
-    date_from: dt.date | None = None,
-    date_to: dt.date | None = None,
-) -> QuerySet:
-    """The ops queue: filters applied, one query for the rows however many."""
-    orders = Order.objects.select_related("customer").annotate(
-        item_count=Count("lines")
-    )
-    if status:
-        orders = orders.filter(status=status)
-    if search:
-        term = search.strip()
-        orders = orders.filter(Q(email__icontains=term) | Q(number__icontains=term))
-    if date_from:
-        orders = orders.filter(created_at__date__gte=date_from)
-    if date_to:
-        orders = orders.filter(created_at__date__lte=date_to)
-    return orders.order_by("-created_at", "-id")
-
-
-def ops_status_counts() -> dict[str, int]:
-    rows = Order.objects.values("status").annotate(n=Count("id"))
-    counts = dict.fromkeys(Order.Status.values, 0)
-    counts.update({r["status"]: r["n"] for r in rows})
-    return counts
-
-
 BACKLOG_BUCKETS = [
     ("under 1 day", dt.timedelta(0), dt.timedelta(days=1)),
     ("1–2 days", dt.timedelta(days=1), dt.timedelta(days=2)),

@@ -58,7 +58,21 @@ def _amount(metadata: dict) -> str:
     return ""
 
 
-def _audit_entry(row) -> Entry | None:
+def _refunded_what(meta: dict, skus: dict[int, str]) -> str:
+    """'1 × OAT-L, shipping' for a refund by line; '' for a free amount."""
+    lines = meta.get("lines")
+    if not isinstance(lines, dict):  # other rows count their lines
+        return ""
+    what = [
+        f"{units} × {skus.get(int(variant), 'a line')}"
+        for variant, units in lines.items()
+    ]
+    if meta.get("shipping_pennies"):
+        what.append("shipping")
+    return ", ".join(what)
+
+
+def _audit_entry(row, skus: dict[int, str]) -> Entry | None:
     kind = row.event_type
     if kind in SHOWN_OTHERWISE or (
         kind.startswith("order.") and kind[6:] in STATUS_WORDS
@@ -66,7 +80,11 @@ def _audit_entry(row) -> Entry | None:
         return None
     title = TITLES.get(kind, kind.replace("_", " ").replace(".", ": "))
     meta = row.metadata or {}
-    parts = [p for p in (_amount(meta), meta.get("reason") or "") if p]
+    parts = [
+        p
+        for p in (_amount(meta), _refunded_what(meta, skus), meta.get("reason") or "")
+        if p
+    ]
     if kind == "order.refund_status" and meta.get("refund_status"):
         parts.append(f"now {meta['refund_status']}")
     who = row.actor_label + (f" ({row.actor_role})" if row.actor_role else "")
@@ -106,7 +124,10 @@ def _message_entry(message: Message) -> Entry:
 def order_timeline(order: Order) -> list[Entry]:
     changes = order.status_changes.all()  # prefetched with their actors
     entries = [_status_entry(c, order) for c in changes]
-    entries += [e for row in audit_for_target(target=order) if (e := _audit_entry(row))]
+    skus = {line.variant_id: line.sku for line in order.lines.all()}  # prefetched
+    entries += [
+        e for row in audit_for_target(target=order) if (e := _audit_entry(row, skus))
+    ]
     entries += [
         Entry(
             n.created_at,

@@ -158,3 +158,13 @@ def test_the_ops_form_says_what_is_wrong_and_refunds_nothing(
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not RefundRequest.objects.exists()
+
+
+def test_the_timeline_says_which_lines_were_refunded(client, paid, ops_user):
+    order, big, _ = paid
+    _by_line(order, ops_user, "k1", {big.pk: 1}, shipping=True)
+    client.force_login(ops_user)
+    page = client.get(reverse("ops:order_detail", args=[order.number])).content.decode()
+    total = 1500 + order.shipping_pennies
+    amount = f"£{total // 100}.{total % 100:02d}"
+    assert f"{amount} · 1 × {big.sku}, shipping" in page
