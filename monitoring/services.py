@@ -197,8 +197,9 @@ def checks_run(
 def issue_set_status(
     *, issue: DataQualityIssue, status: str, actor, note: str = ""
 ) -> DataQualityIssue:
-    """A person acknowledges, resolves or waives an issue, with a note. Audited."""
-    allowed = {Status.ACKNOWLEDGED, Status.RESOLVED, Status.WAIVED}
+    """A person acknowledges, resolves, waives or reopens (a waived one) an issue,
+    with a note. Audited."""
+    allowed = {Status.ACKNOWLEDGED, Status.RESOLVED, Status.WAIVED, Status.OPEN}
     if status not in allowed:
         raise ValueError(f"status must be one of {sorted(allowed)}")
     issue = DataQualityIssue.objects.select_for_update().get(pk=issue.pk)
@@ -208,6 +209,8 @@ def issue_set_status(
         issue.owner = actor
     if status in (Status.RESOLVED, Status.WAIVED):
         issue.resolved_at, issue.resolved_by = timezone.now(), actor
+    if status == Status.OPEN:  # reopened: the next check run judges it again
+        issue.resolved_at, issue.resolved_by = None, None
     stamp = f"{timezone.now():%Y-%m-%d %H:%M} {actor.email}: {status}"
     issue.note = (
         (issue.note + "\n" if issue.note else "")
@@ -216,7 +219,9 @@ def issue_set_status(
     )
     issue.save()
     audit_record(
-        event_type=f"monitoring.issue_{status}",
+        event_type="monitoring.issue_reopened"
+        if status == Status.OPEN
+        else f"monitoring.issue_{status}",
         actor=actor,
         target=issue,
         metadata={"check": issue.check_name, "from": before, "note": note.strip()},

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role
 from analyticsapp.exports import Export, Filters, csv_chunks
+from audit.jobs import job_run
 from audit.models import AuditLog
 from audit.services import audit_record
 from core.forms import bad_input, valid_fields
@@ -18,7 +19,13 @@ from monitoring.checks import ATTENTION, INTEGRITY, KINDS, REGISTRY, checks_of_k
 from monitoring.checks import Severity as SEVERITY_ORDER
 from monitoring.forms import AuditFilterForm, IssueFilterForm
 from monitoring.models import DataQualityIssue
-from monitoring.services import checks_last_run_at, issue_set_status, open_counts
+from monitoring.services import (
+    checks_last_run_at,
+    checks_run,
+    issue_set_status,
+    open_counts,
+)
+from monitoring.tasks import JOB as CHECKS_JOB
 from payments.models import HistoryCheckpoint
 
 # The audit CSV: these fields, in order; its header calls actor_label "actor".
@@ -108,6 +115,8 @@ def issues(request):
             "query": query.urlencode(),
             "last_checked": None if page.object_list else checks_last_run_at(),
             "backfills": _backfills() if request.user.has_role(Role.ADMIN) else None,
+            "can_run_checks": request.user.has_role(Role.ADMIN),
+            "last_run": checks_last_run_at(),
         },
     )
 
@@ -139,19 +148,47 @@ def issue_detail(request, pk):
 
 
 @require_POST
+def checks_run_now(request):
+    """An admin runs every check now (under the hourly job's lock, audited with
+    them as actor) instead of waiting for the hour."""
+    actor = request.user
+
+    def work():
+        result = checks_run(actor=actor, actor_label=actor.email)
+        counts = {"opened": result.opened, "resolved": result.resolved}
+        return counts, counts
+
+    counts = job_run(CHECKS_JOB, work)
+    if counts is None:
+        messages.info(request, "The checks are running already: look again shortly.")
+    else:
+        messages.success(
+            request,
+            f"Checks run: {counts['opened']} issue(s) opened, "
+            f"{counts['resolved']} resolved.",
+        )
+    return redirect("monitoring:issues")
+
+
+@require_POST
 def issue_status(request, pk, status):
     issue = get_object_or_404(DataQualityIssue, pk=pk)
-    if status not in ("acknowledged", "resolved", "waived"):
+    if status not in ("acknowledged", "resolved", "waived", "open"):
         raise Http404("No such action")
     if status != "acknowledged" and not request.user.has_role(Role.ADMIN):
-        messages.error(request, "Only an admin may resolve or waive an issue.")
+        messages.error(request, "Only an admin may resolve, waive or reopen an issue.")
+        return redirect("monitoring:issue_detail", pk=issue.pk)
+    if status == "open" and issue.status != "waived":
+        messages.error(request, "Only a waived issue is reopened by hand.")
         return redirect("monitoring:issue_detail", pk=issue.pk)
     note = request.POST.get("note", "")
     if status == "waived" and not note.strip():
         messages.error(request, "Say why the issue is waived.")
         return redirect("monitoring:issue_detail", pk=issue.pk)
     issue_set_status(issue=issue, status=status, actor=request.user, note=note)
-    messages.success(request, f"Issue {status}.")
+    messages.success(
+        request, "Issue reopened." if status == "open" else f"Issue {status}."
+    )
     return redirect("monitoring:issue_detail", pk=issue.pk)
 
 

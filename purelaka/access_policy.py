@@ -94,6 +94,7 @@ POLICY = {
     "monitoring:healthz": PUBLIC,
     # Monitoring: ops read and acknowledge; admins resolve and waive (in the view)
     "monitoring:issues": OPS,
+    "monitoring:checks_run": ADMIN,
     "monitoring:issue_detail": OPS,
     "monitoring:issue_status": OPS,
     "monitoring:audit": ADMIN,

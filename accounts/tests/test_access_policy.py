@@ -38,6 +38,7 @@ POST_ONLY = {
     "payments_ops:refund",
     "payments:webhook",
     "monitoring:issue_status",
+    "monitoring:checks_run",
 }
 ALLOWED_GET_STATUS = dict.fromkeys(POST_ONLY, 405) | {
     "orders:checkout": 302,  # an empty cart is sent back to the cart page

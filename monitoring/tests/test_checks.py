@@ -1,6 +1,7 @@
 """Each check: make the bad condition, see the issue open, fix it, see it resolve."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.management import call_command
@@ -327,3 +328,45 @@ def test_refund_requests_unanswered(paid):
     assert issue.evidence["amount"] == 500
     RefundRequest.objects.filter(pk=request.pk).update(status="sent")
     assert _resolved("refund_requests_unanswered")
+
+
+def test_a_waived_issue_offers_only_reopen_and_reopens(client, paid, admin_user):
+    from django.urls import reverse
+
+    Payment.objects.filter(order=paid).update(applied=False)
+    [issue] = _open("order_paid_without_payment")
+    client.force_login(admin_user)
+    url = reverse("monitoring:issue_status", args=[issue.pk, "waived"])
+    client.post(url, {"note": "known, handled elsewhere"})
+    page = client.get(reverse("monitoring:issue_detail", args=[issue.pk])).content
+    assert b">Reopen<" in page and b">Resolve<" not in page and b">Waive<" not in page
+    client.post(reverse("monitoring:issue_status", args=[issue.pk, "open"]))
+    issue.refresh_from_db()
+    assert (issue.status, issue.resolved_at) == ("open", None)
+    assert AuditLog.objects.filter(
+        event_type="monitoring.issue_reopened", actor=admin_user
+    ).exists()
+    again = client.post(reverse("monitoring:issue_status", args=[issue.pk, "open"]))
+    assert again.status_code == 302  # an open issue is not "reopened"
+    assert AuditLog.objects.filter(event_type="monitoring.issue_reopened").count() == 1
+
+
+def test_an_admin_runs_the_checks_now_and_ops_cannot(
+    client, paid, admin_user, ops_user
+):
+    from django.urls import reverse
+
+    Payment.objects.filter(order=paid).update(applied=False)
+    client.force_login(ops_user)
+    assert client.post(reverse("monitoring:checks_run")).status_code == 403
+    page = client.get(reverse("monitoring:issues")).content.decode()
+    assert "Run the checks now" not in page
+    client.force_login(admin_user)
+    done = client.post(reverse("monitoring:checks_run"), follow=True).content.decode()
+    assert re.search(r"Checks run: [1-9]\d* issue\(s\) opened, 0 resolved", done), done[
+        done.find("<main") :
+    ][:600]
+    assert AuditLog.objects.filter(
+        event_type="monitoring.checks_run", actor=admin_user
+    ).exists()
+    assert _open("order_paid_without_payment")
