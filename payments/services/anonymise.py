@@ -78,6 +78,7 @@ class Anonymisation:
     stripe_event_ids: tuple[str, ...]
     login_records: int
     wishlist_items_kept: int
+    saved_addresses: int = 0  # deleted: an address book is only personal data
     audit_rows: int = 0  # audit rows rewritten: known once done
 
     def counts(self) -> dict[str, int]:
@@ -87,6 +88,7 @@ class Anonymisation:
             "orders": len(self.order_numbers),
             "stripe_events": len(self.stripe_event_ids),
             "login_records_deleted": self.login_records,
+            "saved_addresses_deleted": self.saved_addresses,
             "wishlist_items_kept": self.wishlist_items_kept,
             "audit_rows_rewritten": self.audit_rows,
         }
@@ -126,6 +128,7 @@ def customer_anonymisation_plan(
         ),
         login_records=sum(records.count() for records in _login_records(user)),
         wishlist_items_kept=user.wishlist.count(),
+        saved_addresses=user.saved_addresses.count(),
     )
 
 
@@ -172,6 +175,7 @@ def customer_anonymise(*, user: User, actor_label: str) -> Anonymisation:
 
     for records in _login_records(user):
         records.delete()
+    user.saved_addresses.all().delete()
     # The emails sent to them: kept for the order timeline, without their bodies.
     messages_erase_recipient(email=user.email, new_email=new_email)
 

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import SavedAddress, User
 from analyticsapp.models import DailySnapshot
 from analyticsapp.services.snapshots import METRICS, snapshots_build
 from audit.models import AuditLog
@@ -117,6 +117,14 @@ def shop(client, make_user):
     }
     post(client, envelope("customer.updated", stripe_customer))  # stored, ignored
     WishlistItem.objects.create(customer=ada, product=ProductFactory())
+    SavedAddress.objects.create(
+        user=ada,
+        name=NAME,
+        line1=STREET,
+        line2=FLAT,
+        city="London",
+        postcode="SW1A 1AA",
+    )
     client.post(reverse("accounts:login"), {"username": EMAIL, "password": "x"})
     client.post(
         reverse("accounts:login"),
@@ -286,6 +294,7 @@ def test_wishlist_items_kept_audit_rows_rewritten_and_one_audit_row_added(shop):
         "orders": 3,
         "stripe_events": 7,
         "login_records_deleted": 1,
+        "saved_addresses_deleted": 1,
         "wishlist_items_kept": 1,
         "audit_rows_rewritten": len(naming),
     }

@@ -57,6 +57,8 @@ class Command(BaseCommand):
             f"  Stripe event payloads {change}: {len(plan.stripe_event_ids)}\n"
             f"  login records {'to delete' if dry_run else 'deleted'}: "
             f"{plan.login_records}\n"
+            f"  saved addresses {'to delete' if dry_run else 'deleted'}: "
+            f"{plan.saved_addresses}\n"
             f"  kept as they are: {plan.wishlist_items_kept} wishlist item(s), "
             "payments, refunds, disputes, order amounts and dates; audit rows "
             "keep who did what and when, without the person"
