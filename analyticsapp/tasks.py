@@ -5,7 +5,7 @@ import datetime as dt
 from celery import shared_task
 from django.conf import settings
 
-from analyticsapp.kpis import default_as_of, kpis_warm
+from analyticsapp.kpis import default_as_of
 from analyticsapp.services.history import (
     stripe_catch_up_and_rebuild,
     stripe_objects_import,
@@ -27,16 +27,16 @@ def nightly_snapshots_task() -> int | None:
     complete business days, so late refunds and conversions land.
 
     Under the job lock (audit.jobs.job_run): writes what `snapshots_build` writes
-    and a `job.nightly_snapshots` audit row with the outcome, then computes the
-    dashboard's window KPIs into the cache (`kpis_warm`). Returns the
+    and a `job.nightly_snapshots` audit row with the outcome; the build then
+    computes the dashboard's window KPIs into the cache. Returns the
     SnapshotRun's id, or None when another run held the lock.
     """
 
     def work():
         date_to = default_as_of()
         date_from = date_to - dt.timedelta(days=TRAILING_DAYS - 1)
+        # The build warms the dashboard's windows once it commits.
         run = snapshots_build(date_from=date_from, date_to=date_to, triggered_by=ACTOR)
-        kpis_warm(as_of=date_to)
         return run.pk, {
             "snapshot_run": run.pk,
             "date_from": date_from.isoformat(),

@@ -11,10 +11,11 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from django.db import transaction
 from django.db.models import Max
 
 from analyticsapp.models import DailySnapshot, MrrDailySnapshot
-from analyticsapp.services.snapshots import snapshots_build
+from analyticsapp.services.snapshots import snapshots_build, warm_dashboards
 from payments.services.backfill import BackfillSummary, history_backfill
 from payments.services.catch_up import CatchUp, stripe_catch_up
 from payments.services.importing import (
@@ -225,8 +226,12 @@ def snapshots_rebuild_touched(
     while chunk_from <= date_to:
         chunk_to = min(chunk_from + dt.timedelta(days=SNAPSHOT_CHUNK_DAYS - 1), date_to)
         snapshots_build(
-            date_from=chunk_from, date_to=chunk_to, triggered_by=triggered_by
+            date_from=chunk_from,
+            date_to=chunk_to,
+            triggered_by=triggered_by,
+            warm=False,  # once, after the last chunk
         )
         meter.advance((chunk_to - chunk_from).days + 1)
         chunk_from = chunk_to + dt.timedelta(days=1)
+    transaction.on_commit(warm_dashboards)
     return date_from, date_to

@@ -308,11 +308,20 @@ def _per_day(date_from, date_to) -> dict:
 
 @transaction.atomic
 def snapshots_build(
-    *, date_from: dt.date, date_to: dt.date, triggered_by: str, actor=None
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    triggered_by: str,
+    actor=None,
+    warm: bool = True,
 ) -> SnapshotRun:
     """Rebuild every snapshot for [date_from, date_to] (business days), in one
     transaction. Writes the snapshot rows, Restatements for changed days, a
-    SnapshotRun and an audit row."""
+    SnapshotRun and an audit row. A build invalidates every cached window KPI (the
+    cache is keyed by the snapshot generation), so once it commits the dashboard's
+    windows are computed again (`kpis_warm`): no first visitor pays for them,
+    whoever started the build (the nightly job, a manual rebuild, an import).
+    `warm=False` leaves that to the caller (a series of builds warms once)."""
     if date_to < date_from:
         raise ValueError("the range ends before it starts")
     start, end = day_bounds_utc(date_from)[0], day_bounds_utc(date_to)[1]
@@ -401,7 +410,16 @@ def snapshots_build(
             "restated_days": run.restated_days,
         },
     )
+    if warm:
+        transaction.on_commit(warm_dashboards)
     return run
+
+
+def warm_dashboards() -> None:
+    """Compute the executive dashboard's windows into the cache (after a build)."""
+    from analyticsapp.kpis import kpis_warm  # the KPIs read what the builds write
+
+    kpis_warm()
 
 
 def history_bounds() -> tuple[dt.date, dt.date] | None:

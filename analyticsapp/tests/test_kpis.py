@@ -391,3 +391,27 @@ def test_cohort_months_not_yet_lived_are_not_applicable(ledger):
     june = cohort_retention(as_of=dt.date(2026, 6, 30))[0]
     assert june["shares"][5] == Decimal("0.5")  # June itself
     assert june["shares"][6:] == [None] * 6  # July onwards has not happened
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_build_warms_the_dashboards_windows_once_it_commits(
+    ledger, warm, django_capture_on_commit_callbacks
+):
+    from analyticsapp.kpis import WINDOWS, kpi_summary
+
+    with django_capture_on_commit_callbacks(execute=True):
+        snapshots_build(
+            date_from=dt.date(2026, 6, 1),
+            date_to=dt.date(2026, 7, 31),
+            triggered_by="manual",
+            warm=warm,
+        )
+    with CaptureQueriesContext(connection) as first_visit:
+        for days in WINDOWS:
+            kpi_summary(days=days)
+    # Warm: each window and the one before come from the cache (one query each
+    # for the build generation); cold, the first visitor computes them.
+    if warm:
+        assert len(first_visit) <= 2 * len(WINDOWS)
+    else:
+        assert len(first_visit) > 4 * len(WINDOWS)
