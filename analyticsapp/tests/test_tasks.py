@@ -66,8 +66,11 @@ def test_nightly_task_rebuilds_the_last_31_days_so_late_payments_land(at_night):
     }
 
 
-def test_nightly_task_leaves_the_dashboard_windows_computed(at_night):
-    nightly_snapshots_task.apply().get()
+def test_nightly_task_leaves_the_dashboard_windows_computed(
+    at_night, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the build's commit
+        nightly_snapshots_task.apply().get()
 
     window = Window.ending(dt.date(2025, 7, 1), 90)
     with CaptureQueriesContext(connection) as queries:
