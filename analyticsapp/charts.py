@@ -30,6 +30,10 @@ class Series:
     color: str = ""
     money: bool = True
     currency: str | None = None
+    # A comparison series (the previous period, a year earlier): drawn lighter and
+    # dashed over the range's own, each value's tooltip naming its own day.
+    dashed: bool = False
+    days: list[str] | None = None
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Chart:
     lines: list[dict] = field(default_factory=list)
     bars: list[dict] = field(default_factory=list)
     points: list[dict] = field(default_factory=list)
+    # Series drawn as dashed lines over the bars of a bar chart (comparisons).
+    overlay: list[Series] = field(default_factory=list)
 
     @property
     def plot_bottom(self):
@@ -63,7 +69,7 @@ class Chart:
         so they keep their CSS size on a phone instead of shrinking with the
         drawing. On narrow screens every other day label is hidden (CSS)."""
         slug = slugify(self.title)
-        names = ", ".join(escape(s.name) for s in self.series)
+        names = ", ".join(escape(s.name) for s in [*self.series, *self.overlay])
         span = (
             f"{escape(self.labels[0])} to {escape(self.labels[-1])}; "
             if self.labels
@@ -97,10 +103,15 @@ class Chart:
                 f"<title>{escape(bar['tip'])}</title></rect>"
             )
         for line in self.lines:
+            dash = (
+                ' stroke-dasharray="6 4" stroke-opacity="0.6" class="chart-comparison"'
+                if line.get("dashed")
+                else ""
+            )
             parts.append(
                 f'<polyline points="{line["points"]}" fill="none" '
                 f'stroke="{line["color"]}" stroke-width="2" stroke-linejoin="round" '
-                'vector-effect="non-scaling-stroke"/>'
+                f'vector-effect="non-scaling-stroke"{dash}/>'
             )
         for p in self.points:
             parts.append(
@@ -125,11 +136,17 @@ class Chart:
                 f"{escape(tick['label'])}</text>"
             )
         parts.append('</svg><ul class="legend" aria-label="Legend">')
-        for s in self.series:
+        for s in [*self.series, *self.overlay]:
+            swatch = (
+                f'<line x1="0" x2="18" y1="6" y2="6" stroke="{s.color}" '
+                'stroke-width="2" stroke-dasharray="4 3" stroke-opacity="0.6"/>'
+                if s.dashed
+                else f'<rect width="12" height="12" rx="2" fill="{s.color}"/>'
+            )
+            width = 18 if s.dashed else 12
             parts.append(
-                '<li><svg width="12" height="12" aria-hidden="true" focusable="false">'
-                f'<rect width="12" height="12" rx="2" fill="{s.color}"/></svg> '
-                f"{escape(s.name)}</li>"
+                f'<li><svg width="{width}" height="12" aria-hidden="true" '
+                f'focusable="false">{swatch}</svg> {escape(s.name)}</li>'
             )
         parts.append("</ul></figure>")
         return mark_safe("".join(parts))
@@ -181,37 +198,49 @@ def line_chart(title, labels, series: list[Series]) -> Chart:
     step = _x_positions(chart)
     for index, s in enumerate(series):
         s.color = s.color or PALETTE[index % len(PALETTE)]
-        segment = []
-        for i, (label, value) in enumerate(zip(labels, s.values, strict=False)):
-            if value is None:  # a gap: the line stops and starts again after it
-                _add_line(chart, s.color, segment)
-                segment = []
-                continue
-            point = (round(PAD_LEFT + step * (i + 0.5), 1), y(value))
-            segment.append(point)
-            chart.points.append(
-                {
-                    "x": point[0],
-                    "y": point[1],
-                    "color": s.color,
-                    "tip": f"{label} · {s.name}: {_fmt(value, s.money, s.currency)}",
-                }
-            )
-        _add_line(chart, s.color, segment)
+        _draw_line(chart, s, y, step)
     return chart
 
 
-def _add_line(chart: Chart, color: str, points: list[tuple]) -> None:
+def _draw_line(chart: Chart, s: Series, y, step: float) -> None:
+    segment = []
+    labels = s.days or chart.labels
+    for i, (label, value) in enumerate(zip(labels, s.values, strict=False)):
+        if value is None:  # a gap: the line stops and starts again after it
+            _add_line(chart, s, segment)
+            segment = []
+            continue
+        point = (round(PAD_LEFT + step * (i + 0.5), 1), y(value))
+        segment.append(point)
+        chart.points.append(
+            {
+                "x": point[0],
+                "y": point[1],
+                "color": s.color,
+                "tip": f"{label} · {s.name}: {_fmt(value, s.money, s.currency)}",
+            }
+        )
+    _add_line(chart, s, segment)
+
+
+def _add_line(chart: Chart, s: Series, points: list[tuple]) -> None:
     if points:
         chart.lines.append(
-            {"color": color, "points": " ".join(f"{x},{y}" for x, y in points)}
+            {
+                "color": s.color,
+                "dashed": s.dashed,
+                "points": " ".join(f"{x},{y}" for x, y in points),
+            }
         )
 
 
-def stacked_bars(title, labels, series: list[Series]) -> Chart:
-    chart = Chart(title, labels, series)
+def stacked_bars(title, labels, series: list[Series], overlay=()) -> Chart:
+    """Bars stacked per label; each `overlay` series (a comparison) is a dashed
+    line over them, on the same scale."""
+    chart = Chart(title, labels, series, overlay=list(overlay))
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
-    y = _scale(chart, _nice(max(totals, default=0)))
+    overlaid = [v for s in overlay for v in s.values if v is not None]
+    y = _scale(chart, _nice(max([*totals, *overlaid], default=0)))
     step = _x_positions(chart)
     width = max(step * 0.7, 1)
     for i, label in enumerate(labels):
@@ -229,6 +258,9 @@ def stacked_bars(title, labels, series: list[Series]) -> Chart:
                  "tip": f"{label} · {s.name}: {_fmt(value, s.money, s.currency)}"}
             )  # fmt: skip
             base += value
+    for index, s in enumerate(chart.overlay):
+        s.color = s.color or PALETTE[index % len(PALETTE)]
+        _draw_line(chart, s, y, step)
     return chart
 
 
@@ -257,49 +289,102 @@ def heat(share) -> str:
 # Presenters: each dashboard's rows as its charts.
 
 
+@dataclass
+class Comparison:
+    """What a range's charts overlay: the comparison's name ("a year earlier")
+    and, for each day of the range, the comparison's row for it (None where that
+    day has no counterpart: 29 February a year on)."""
+
+    name: str
+    rows: list
+    # The revenue of each comparison day's paid orders (the AOV line), by day.
+    paid_order_revenue: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return [r.day.strftime("%d %b %Y") if r is not None else "" for r in self.rows]
+
+    def values(self, name: str) -> list:
+        return [getattr(r, name) if r is not None else None for r in self.rows]
+
+    def series(self, label: str, name: str, color: str, **kwargs) -> Series:
+        return Series(
+            f"{label}, {self.name}",
+            self.values(name),
+            color=color,
+            dashed=True,
+            days=self.labels,
+            **kwargs,
+        )
+
+
+def _aov(rows, revenue: dict) -> list:
+    return [
+        round(revenue.get(d.day, 0) / d.paid_orders)
+        if d is not None and d.paid_orders
+        else None  # no orders: no average, not 0
+        for d in rows
+    ]
+
+
 def day_labels(days) -> list[str]:
     """Axis labels for a run of days (dates, or rows with a `day`)."""
     return [getattr(d, "day", d).strftime("%d %b") for d in days]
 
 
-def executive_charts(series, paid_order_revenue: dict, currency: str) -> dict:
+def executive_charts(
+    series, paid_order_revenue: dict, currency: str, comparison: Comparison = None
+) -> dict:
     """Money, paid orders and AOV per day, from daily snapshots and the revenue of
-    each day's paid orders."""
+    each day's paid orders; with a comparison, its gross, paid orders and AOV
+    overlaid (its net and refunds are in the table: six lines do not read)."""
     labels = day_labels(series)
 
     def money(name, field):
         return Series(name, [getattr(d, field) for d in series], currency=currency)
 
-    aov = [
-        round(paid_order_revenue.get(d.day, 0) / d.paid_orders)
-        if d.paid_orders
-        else None  # no orders: no average, not 0
-        for d in series
+    money_lines = [
+        money("Gross", "gross_revenue_pennies"),
+        money("Net", "net_revenue_pennies"),
+        money("Refunds", "refunds_pennies"),
     ]
+    aov_lines = [Series("AOV", _aov(series, paid_order_revenue), currency=currency)]
+    orders_overlay = []
+    if comparison is not None:
+        money_lines.append(
+            comparison.series(
+                "Gross", "gross_revenue_pennies", PALETTE[0], currency=currency
+            )
+        )
+        aov_lines.append(
+            Series(
+                f"AOV, {comparison.name}",
+                _aov(comparison.rows, comparison.paid_order_revenue),
+                color=PALETTE[0],
+                currency=currency,
+                dashed=True,
+                days=comparison.labels,
+            )
+        )
+        orders_overlay.append(
+            comparison.series("Paid orders", "paid_orders", PALETTE[2], money=False)
+        )
     return {
-        "money_chart": line_chart(
-            "Daily gross, net and refunds",
-            labels,
-            [
-                money("Gross", "gross_revenue_pennies"),
-                money("Net", "net_revenue_pennies"),
-                money("Refunds", "refunds_pennies"),
-            ],
-        ),
+        "money_chart": line_chart("Daily gross, net and refunds", labels, money_lines),
         "orders_chart": stacked_bars(
             "Paid orders per day",
             labels,
             [Series("Paid orders", [d.paid_orders for d in series], money=False)],
+            overlay=orders_overlay,
         ),
-        "aov_chart": line_chart(
-            "Average order value per day",
-            labels,
-            [Series("AOV", aov, currency=currency)],
-        ),
+        "aov_chart": line_chart("Average order value per day", labels, aov_lines),
     }
 
 
-def customer_mix_chart(series) -> Chart:
+def customer_mix_chart(series, comparison: Comparison = None) -> Chart:
+    overlay = []
+    if comparison is not None:
+        overlay = [comparison.series("Customers", "customers", PALETTE[2], money=False)]
     return stacked_bars(
         "New and returning customers per day",
         day_labels(series),
@@ -307,6 +392,7 @@ def customer_mix_chart(series) -> Chart:
             Series("New", [d.new_customers for d in series], money=False),
             Series("Returning", [d.returning_customers for d in series], money=False),
         ],
+        overlay=overlay,
     )
 
 
@@ -339,19 +425,43 @@ def cohort_heatmap(cohorts: list[dict], *, cell: int = 34) -> dict:
     }
 
 
-def best_sellers_chart(sellers: list[dict], days: int) -> Chart:
+def best_sellers_chart(
+    sellers: list[dict], days: int, comparison_name: str | None = None
+) -> Chart:
+    """Units per variant; with a comparison, each variant's units then (the
+    `units_then` of its row) as a dashed line over the bars."""
+    overlay = []
+    if comparison_name:
+        overlay = [
+            Series(
+                f"Units, {comparison_name}",
+                [s.get("units_then", 0) for s in sellers],
+                color=PALETTE[2],
+                money=False,
+                dashed=True,
+            )
+        ]
     return stacked_bars(
         f"Best sellers, {days} days (units)",
         [s["variant__sku"] for s in sellers],
         [Series("Units", [s["units"] for s in sellers], money=False)],
+        overlay=overlay,
     )
 
 
-def refunds_chart(series, currency: str) -> Chart:
+def refunds_chart(series, currency: str, comparison: Comparison = None) -> Chart:
+    overlay = []
+    if comparison is not None:
+        overlay = [
+            comparison.series(
+                "Refunds", "refunds_pennies", PALETTE[0], currency=currency
+            )
+        ]
     return stacked_bars(
         "Refunds per day",
         day_labels(series),
         [Series("Refunds", [d.refunds_pennies for d in series], currency=currency)],
+        overlay=overlay,
     )
 
 
@@ -363,8 +473,9 @@ def backlog_chart(buckets: list[tuple[str, int]]) -> Chart:
     )
 
 
-def mrr_charts(days, currency: str) -> dict:
-    """MRR at each day's end, and the MRR gained and lost per day."""
+def mrr_charts(days, currency: str, comparison: Comparison = None) -> dict:
+    """MRR at each day's end (with a comparison, its MRR overlaid), and the MRR
+    gained and lost per day."""
     labels = day_labels(days)
 
     def values(name, field, color=""):
@@ -372,10 +483,13 @@ def mrr_charts(days, currency: str) -> dict:
             name, [getattr(d, field) for d in days], color=color, currency=currency
         )
 
+    mrr_lines = [values("MRR", "mrr_pennies")]
+    if comparison is not None:
+        mrr_lines.append(
+            comparison.series("MRR", "mrr_pennies", PALETTE[0], currency=currency)
+        )
     return {
-        "mrr_chart": line_chart(
-            "MRR at the end of each day", labels, [values("MRR", "mrr_pennies")]
-        ),
+        "mrr_chart": line_chart("MRR at the end of each day", labels, mrr_lines),
         "gains_chart": stacked_bars(
             "MRR gained per day",
             labels,

@@ -24,6 +24,16 @@ KPI_DEFINITIONS_VERSION = "1.2"
 KPI_CACHE_SECONDS = 24 * 3600
 logger = logging.getLogger("analyticsapp.kpis")
 WINDOWS = (7, 30, 90)
+# The longest range a dashboard (or a BI pack) covers, in days, both ends included.
+MAX_RANGE_DAYS = 731
+# What a range is compared with: the previous period of the same length, the same
+# dates a year earlier, or nothing.
+COMPARE_PREVIOUS, COMPARE_YEAR, COMPARE_NONE = "previous", "year", "none"
+COMPARISONS = {
+    COMPARE_PREVIOUS: "Previous period",
+    COMPARE_YEAR: "A year earlier",
+    COMPARE_NONE: "No comparison",
+}
 # How many of a window's days have a built snapshot: not a KPI; a window with none
 # has no data (a comparison with it says so instead of showing a change).
 BUILT_DAYS = "built_days"
@@ -62,6 +72,38 @@ class Window:
 
     def previous(self) -> "Window":
         return Window.ending(self.start - dt.timedelta(days=1), self.days)
+
+    def year_earlier(self) -> "Window":
+        """The same dates a year earlier (29 February is 28 February then), so the
+        window may be a day shorter or longer than this one."""
+        return Window(year_earlier(self.start), year_earlier(self.end))
+
+    def compared(self, compare: str) -> "Window | None":
+        """The window this one is compared with (`COMPARISONS`); None for none."""
+        if compare == COMPARE_YEAR:
+            return self.year_earlier()
+        if compare == COMPARE_NONE:
+            return None
+        return self.previous()
+
+    def counterpart(self, day: dt.date, compare: str) -> dt.date | None:
+        """The day of the comparison a day of this window is drawn against: the day
+        `days` earlier, or the same date a year earlier. A 29 February has none
+        when 28 February is in the window too (both would be the same day)."""
+        if compare == COMPARE_PREVIOUS:
+            return day - dt.timedelta(days=self.days)
+        if compare != COMPARE_YEAR:
+            return None
+        if (day.month, day.day) == (2, 29) and day - dt.timedelta(days=1) >= self.start:
+            return None
+        return year_earlier(day)
+
+
+def year_earlier(day: dt.date) -> dt.date:
+    """The same date a year earlier; 29 February is 28 February."""
+    if (day.month, day.day) == (2, 29):
+        return day.replace(year=day.year - 1, day=28)
+    return day.replace(year=day.year - 1)
 
 
 def ratio(numerator: int, denominator: int, places: str = "0.0001") -> Decimal | None:
@@ -194,16 +236,48 @@ class KpiComparison:
 def kpi_summary(*, as_of: dt.date | None = None, days: int = 30) -> dict:
     as_of = as_of or default_as_of()
     window = Window.ending(as_of, days)
-    current, previous = kpis_for(window), kpis_for(window.previous())
-    prior_data = bool(previous[BUILT_DAYS])
+    return kpi_comparison(window, window.previous())
+
+
+def kpi_comparison(window: Window, comparison: Window | None) -> dict:
+    """Every window KPI for a range against its comparison (None: no comparison,
+    every KPI then has no previous value and no change). Reads snapshots only: a
+    fixed number of queries whatever the range's length."""
+    current = kpis_for(window)
+    previous = kpis_for(comparison) if comparison is not None else {}
+    prior_data = bool(previous.get(BUILT_DAYS))
     return {
         "window": window,
-        "previous_window": window.previous(),
+        "previous_window": comparison,
         "prior_data": prior_data,
         "kpis": {
-            name: KpiComparison(name, current[name], previous[name], prior_data)
+            name: KpiComparison(name, current[name], previous.get(name), prior_data)
             for name in current
             if name != BUILT_DAYS
+        },
+    }
+
+
+def mrr_comparison(window: Window, comparison: Window | None) -> dict:
+    """The subscription KPIs (mrr_summary) of a range as `current`, and in `kpis`
+    each against its value in the comparison; `prior_data` is False when the
+    comparison has no MRR snapshot (before the history) or there is none."""
+    from analyticsapp.models import MrrDailySnapshot
+
+    current = mrr_summary(window)
+    previous = mrr_summary(comparison) if comparison is not None else {}
+    prior_data = (
+        comparison is not None
+        and MrrDailySnapshot.objects.filter(
+            day__range=(comparison.start, comparison.end)
+        ).exists()
+    )
+    return {
+        "current": current,
+        "kpis": {
+            name: KpiComparison(name, value, previous.get(name), prior_data)
+            for name, value in current.items()
+            if name != "prior_data"
         },
     }
 

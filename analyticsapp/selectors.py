@@ -11,13 +11,16 @@ from analyticsapp.kpis import (
     best_sellers,
     cohort_retention,
     daily_series,
+    kpi_comparison,
     kpi_summary,
+    mrr_comparison,
     mrr_summary,
     stock_cover,
 )
 from analyticsapp.models import (
     DailySnapshot,
     MrrDailySnapshot,
+    ProductDailySnapshot,
     Restatement,
     WishlistDailySnapshot,
 )
@@ -28,9 +31,14 @@ from subscriptions.models import Subscription
 
 __all__ = [
     "best_sellers",
+    "best_sellers_compared",
     "cohort_retention",
+    "comparison_day_list",
+    "kpi_range_summary",
     "kpi_window_list",
+    "mrr_comparison_day_list",
     "mrr_day_list",
+    "mrr_range_summary",
     "mrr_summary",
     "other_currency_subscription_count",
     "paid_order_revenue_by_day",
@@ -64,6 +72,79 @@ def kpi_window_list(*, as_of: dt.date) -> list[dict]:
     """The 7, 30 and 90-day KPI summaries ending on as_of, each with the window
     before it."""
     return [{"days": days, **kpi_summary(as_of=as_of, days=days)} for days in WINDOWS]
+
+
+def kpi_range_summary(*, window: Window, comparison: Window | None) -> dict:
+    """Every window KPI for a range against its comparison (or none)."""
+    return kpi_comparison(window, comparison)
+
+
+def mrr_range_summary(*, window: Window, comparison: Window | None) -> dict:
+    """The subscription KPIs of a range, each against the comparison's."""
+    return mrr_comparison(window, comparison)
+
+
+def _aligned(rows: dict, window: Window, compare: str, blank) -> list:
+    """For each day of the window, the comparison's row of its counterpart day
+    (Window.counterpart): a day not built is `blank(day)`, a day without a
+    counterpart None."""
+    aligned = []
+    for i in range(window.days):
+        day = window.counterpart(window.start + dt.timedelta(days=i), compare)
+        aligned.append(None if day is None else rows.get(day) or blank(day))
+    return aligned
+
+
+def comparison_day_list(
+    *, window: Window, comparison: Window, compare: str
+) -> list[DailySnapshot | None]:
+    """The comparison's daily snapshots, one per day of the range, in the range's
+    order (one query, whatever the range's length)."""
+    rows = {
+        r.day: r
+        for r in DailySnapshot.objects.filter(
+            day__range=(comparison.start, comparison.end)
+        )
+    }
+    return _aligned(
+        rows, window, compare, lambda day: DailySnapshot(day=day, built_at=None)
+    )
+
+
+def mrr_comparison_day_list(
+    *, window: Window, comparison: Window, compare: str
+) -> list[MrrDailySnapshot | None]:
+    """The comparison's MRR snapshots, one per day of the range, in its order."""
+    rows = {
+        r.day: r
+        for r in MrrDailySnapshot.objects.filter(
+            day__range=(comparison.start, comparison.end)
+        )
+    }
+    return _aligned(rows, window, compare, lambda day: MrrDailySnapshot(day=day))
+
+
+def best_sellers_compared(window: Window, comparison: Window | None) -> list[dict]:
+    """The range's best sellers, each with `units_then` and `revenue_then_pennies`
+    (the same variant in the comparison; 0 when it did not sell then)."""
+    sellers = best_sellers(window)
+    if comparison is None or not sellers:
+        return sellers
+    then = {
+        row["variant_id"]: row
+        for row in ProductDailySnapshot.objects.filter(
+            day__range=(comparison.start, comparison.end),
+            variant_id__in=[s["variant_id"] for s in sellers],
+        )
+        .values("variant_id")
+        .annotate(units=Sum("units"), revenue_pennies=Sum("revenue_pennies"))
+        .order_by()
+    }
+    for seller in sellers:
+        row = then.get(seller["variant_id"], {})
+        seller["units_then"] = row.get("units") or 0
+        seller["revenue_then_pennies"] = row.get("revenue_pennies") or 0
+    return sellers
 
 
 def restatement_list(*, as_of: dt.date, limit: int = 20) -> list[Restatement]:

@@ -5,6 +5,7 @@ presenter, and renders: the reads live in analyticsapp/selectors.py, the charts 
 analyticsapp/charts.py.
 """
 
+import datetime as dt
 import html
 import re
 from dataclasses import dataclass
@@ -33,7 +34,13 @@ from analyticsapp.exports import (
     export_chunks,
 )
 from analyticsapp.forms import DashboardForm, ExportForm
-from analyticsapp.kpis import Window, default_as_of
+from analyticsapp.kpis import (
+    COMPARE_YEAR,
+    COMPARISONS,
+    WINDOWS,
+    Window,
+    default_as_of,
+)
 from core.forms import bad_input
 from orders.selectors import ops_backlog
 
@@ -70,6 +77,22 @@ LOWER_IS_BETTER = {
 }
 
 
+def _cards(kpis: dict, specs=CARDS) -> list[dict]:
+    return [
+        {
+            "key": key,
+            "label": label,
+            "anchor": anchor,
+            "money": money,
+            "kpi": kpis[key],
+            "share": key.endswith("_rate"),
+            # A fall is good news for these.
+            "lower_is_better": key in LOWER_IS_BETTER,
+        }
+        for key, label, anchor, money in specs
+    ]
+
+
 def _window_cards(summaries: list[dict]) -> list[dict]:
     return [
         {
@@ -77,22 +100,23 @@ def _window_cards(summaries: list[dict]) -> list[dict]:
             "window": summary["window"],
             "previous": summary["previous_window"],
             "prior_data": summary["prior_data"],
-            "cards": [
-                {
-                    "key": key,
-                    "label": label,
-                    "anchor": anchor,
-                    "money": money,
-                    "kpi": summary["kpis"][key],
-                    "share": key.endswith("_rate"),
-                    # A fall is good news for these.
-                    "lower_is_better": key in LOWER_IS_BETTER,
-                }
-                for key, label, anchor, money in CARDS
-            ],
+            "cards": _cards(summary["kpis"]),
         }
         for summary in summaries
     ]
+
+
+def _specs(*keys: str) -> list[tuple]:
+    """The CARDS of these KPIs, in this order."""
+    by_key = {spec[0]: spec for spec in CARDS}
+    return [by_key[key] for key in keys]
+
+
+CUSTOMER_CARDS = _specs(
+    "customers", "new_customers", "repeat_purchase_rate", "paid_orders"
+)
+OPS_CARDS = _specs("refunds_pennies", "refund_rate", "dispute_losses_pennies")
+PRODUCT_CARDS = _specs("paid_orders", "aov_pennies")
 
 
 @dataclass
@@ -107,8 +131,9 @@ class DashboardRange:
 
     @property
     def status(self) -> int:
-        """400 for a day out of range (the page shows why and the defaults)."""
-        return 400 if bad_input(self.form) else 200
+        """400 for a day out of range or a refused range (the page shows why and
+        the defaults)."""
+        return 400 if bad_input(self.form) or self.form.refused else 200
 
     @cached_property
     def series(self) -> list:
@@ -117,8 +142,57 @@ class DashboardRange:
         )
 
     @property
+    def overlaid(self) -> bool:
+        """Whether the charts overlay the comparison: when a range was picked (the
+        charts then cover it) and it is compared with something."""
+        return self.params["custom"] and self.params["comparison"] is not None
+
+    @cached_property
+    def comparison_name(self) -> str:
+        if self.params["compare"] == COMPARE_YEAR:
+            return "a year earlier"
+        return "previous period"
+
+    @cached_property
+    def comparison_series(self) -> charts.Comparison | None:
+        """The comparison's daily snapshots beside the range's, for the charts
+        and the table (None when the charts overlay nothing)."""
+        if not self.overlaid:
+            return None
+        params = self.params
+        window, comparison = params["range"], params["comparison"]
+        return charts.Comparison(
+            self.comparison_name,
+            selectors.comparison_day_list(
+                window=window, comparison=comparison, compare=params["compare"]
+            ),
+        )
+
+    @property
     def context(self) -> dict:
-        return {"form": self.form, "params": self.params, "currency": self.currency}
+        params = self.params
+        end = params["as_of"]
+        compare = params["compare"]
+        return {
+            "form": self.form,
+            "params": params,
+            "currency": self.currency,
+            "comparison": params["comparison"],
+            "comparison_name": self.comparison_name.capitalize(),
+            "comparison_table": self.comparison_series,
+            "shortcuts": [
+                {
+                    "days": days,
+                    "from": end - dt.timedelta(days=days - 1),
+                    "to": end,
+                    "compare": compare,
+                    "current": params["custom"]
+                    and params["range"] == Window.ending(end, days),
+                }
+                for days in WINDOWS
+            ],
+            "compare_choices": COMPARISONS,
+        }
 
 
 def _dashboard_range(request, *, window: bool = False) -> DashboardRange:
@@ -128,24 +202,54 @@ def _dashboard_range(request, *, window: bool = False) -> DashboardRange:
     )
 
 
+def _range_cards(page: DashboardRange, specs=CARDS) -> dict:
+    """The range's KPI cards, each against the comparison."""
+    summary = selectors.kpi_range_summary(
+        window=page.params["range"], comparison=page.params["comparison"]
+    )
+    return {"range_cards": _cards(summary["kpis"], specs)}
+
+
 def executive(request):
+    """The three windows to the as-of day; with a range picked, its cards against
+    the comparison instead, and the charts overlay the comparison."""
     page = _dashboard_range(request)
     params = page.params
     revenue = selectors.paid_order_revenue_by_day(
         start=params["from"], end=params["to"]
+    )
+    comparison = page.comparison_series
+    if comparison is not None:
+        window = params["comparison"]
+        comparison.paid_order_revenue = selectors.paid_order_revenue_by_day(
+            start=window.start, end=window.end
+        )
+    summary = (
+        _range_cards(page)
+        if params["custom"]
+        else {
+            "windows": _window_cards(selectors.kpi_window_list(as_of=params["as_of"]))
+        }
     )
     return render(
         request,
         "analyticsapp/executive.html",
         {
             **page.context,
-            **charts.executive_charts(page.series, revenue, page.currency),
+            **charts.executive_charts(page.series, revenue, page.currency, comparison),
+            **summary,
             "series": page.series,
-            "windows": _window_cards(selectors.kpi_window_list(as_of=params["as_of"])),
+            "series_rows": _with_comparison(page.series, comparison),
             "restatements": selectors.restatement_list(as_of=params["as_of"]),
         },
         status=page.status,
     )
+
+
+def _with_comparison(series: list, comparison: charts.Comparison | None) -> list:
+    """The chart table's rows: each day with its comparison day (or None)."""
+    rows = comparison.rows if comparison is not None else [None] * len(series)
+    return [{"day": day, "then": then} for day, then in zip(series, rows, strict=True)]
 
 
 def customers(request):
@@ -156,8 +260,10 @@ def customers(request):
         "analyticsapp/customers.html",
         {
             **page.context,
-            "mix_chart": charts.customer_mix_chart(page.series),
+            **_range_cards(page, CUSTOMER_CARDS),
+            "mix_chart": charts.customer_mix_chart(page.series, page.comparison_series),
             "series": page.series,
+            "series_rows": _with_comparison(page.series, page.comparison_series),
             "cohorts": cohorts,
             "heatmap": charts.cohort_heatmap(cohorts),
         },
@@ -168,16 +274,21 @@ def customers(request):
 def products(request):
     page = _dashboard_range(request, window=True)
     params = page.params
-    window = Window.ending(params["as_of"], params["days"])
-    sellers = selectors.best_sellers(window)
+    window = params["range"]
+    sellers = selectors.best_sellers_compared(window, params["comparison"])
     return render(
         request,
         "analyticsapp/products.html",
         {
             **page.context,
+            **_range_cards(page, PRODUCT_CARDS),
             "window": window,
             "sellers": sellers,
-            "sellers_chart": charts.best_sellers_chart(sellers, params["days"]),
+            "sellers_chart": charts.best_sellers_chart(
+                sellers,
+                window.days,
+                page.comparison_name if page.overlaid else None,
+            ),
             "cover": selectors.stock_cover(as_of=params["as_of"]),
             "demand": selectors.wishlist_demand_out_of_stock(as_of=params["as_of"]),
         },
@@ -193,8 +304,12 @@ def ops_view(request):
         "analyticsapp/ops.html",
         {
             **page.context,
-            "refunds_chart": charts.refunds_chart(page.series, page.currency),
+            **_range_cards(page, OPS_CARDS),
+            "refunds_chart": charts.refunds_chart(
+                page.series, page.currency, page.comparison_series
+            ),
             "series": page.series,
+            "series_rows": _with_comparison(page.series, page.comparison_series),
             "backlog": backlog,
             "backlog_chart": charts.backlog_chart(backlog["buckets"]),
             "exceptions": selectors.payment_exception_counts_current(),
@@ -206,16 +321,29 @@ def ops_view(request):
 def subscriptions(request):
     page = _dashboard_range(request, window=True)
     params = page.params
-    window = Window.ending(params["as_of"], params["days"])
+    window = params["range"]
     days = selectors.mrr_day_list(start=params["from"], end=params["to"])
+    mrr = selectors.mrr_range_summary(window=window, comparison=params["comparison"])
+    comparison = None
+    if page.overlaid:
+        comparison = charts.Comparison(
+            page.comparison_name,
+            selectors.mrr_comparison_day_list(
+                window=window,
+                comparison=params["comparison"],
+                compare=params["compare"],
+            ),
+        )
     return render(
         request,
         "analyticsapp/subscriptions.html",
         {
             **page.context,
-            **charts.mrr_charts(days, page.currency),
+            **charts.mrr_charts(days, page.currency, comparison),
             "window": window,
-            "kpis": selectors.mrr_summary(window),
+            "kpis": mrr["current"],
+            "mrr": mrr["kpis"],
+            "mrr_rows": _with_comparison(days, comparison),
             "other_currency": selectors.other_currency_subscription_count(
                 as_of=params["as_of"]
             ),

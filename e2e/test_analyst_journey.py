@@ -376,4 +376,68 @@ def test_analyst_reads_the_dashboards_moves_the_window_and_opens_the_exports(
     assert by_day[history["late_day"].isoformat()]["units_sold"] == "1"
     [audit] = _export_audits("daily_kpis", 1)
     assert audit.metadata["sha256"] == hashlib.sha256(kpis).hexdigest()
+
+    # 5. A custom range against last year: an order paid on the early day's date a
+    # year ago, its day built; the gross revenue card shows both values.
+    then = _year_earlier_order(history)
+    start = history["early_day"] - dt.timedelta(days=1)
+    end = history["late_day"] + dt.timedelta(days=1)
+    nav_link(page, "Analytics", "Executive").click()
+    _apply(
+        page,
+        **{
+            "From": start.isoformat(),
+            "To": end.isoformat(),
+            "Compare with": "A year earlier",
+        },
+    )
+    expect(page).to_have_url(re.compile(r"[?&]compare=year(&|$)"))
+    expect(page).to_have_url(re.compile(rf"[?&]from={start.isoformat()}(&|$)"))
+    expect(page.get_by_label("To", exact=True)).to_have_value(end.isoformat())
+    main = page.get_by_role("main")
+    expect(main).to_contain_text(
+        re.compile(
+            rf"Gross revenue\s*{re.escape(_pounds(early + late))}\s*"
+            rf"A year earlier:\s*{re.escape(_pounds(then))}(?![\d.,])"
+        )
+    )
+    expect(
+        page.get_by_role("heading", name=re.compile(r"^Last \d+ days"))
+    ).to_have_count(0)  # the range replaces the three windows
+    money_chart = page.get_by_role("img", name="Daily gross, net and refunds")
+    expect(money_chart.locator("polyline.chart-comparison")).to_have_count(1)
+    expect(
+        page.get_by_role("list", name="Legend").first.get_by_text(
+            "Gross, a year earlier"
+        )
+    ).to_be_visible()
+    a11y.check("executive dashboard, a range against last year")
     a11y.assert_clean()
+
+
+def _year_earlier_order(history) -> int:
+    """Pay one more order on the early day's date a year earlier, build that day's
+    snapshots, and return its total in pennies."""
+    from django.core.management import call_command
+
+    from core.timeutils import business_day
+    from orders.models import Order
+
+    first = Order.objects.get(pk=history["orders"][0].pk)
+    moment = first.paid_at
+    try:
+        then = moment.replace(year=moment.year - 1)
+    except ValueError:  # 29 February: a year earlier is 28 February
+        then = moment.replace(year=moment.year - 1, day=28)
+    order = _place(first.customer, first.lines.get().variant, 1)
+    _pay(order, n=9, moment=then)
+    day = business_day(then)
+    call_command(
+        "build_analytics_snapshots",
+        "--from",
+        (day - dt.timedelta(days=3)).isoformat(),
+        "--to",
+        (day + dt.timedelta(days=3)).isoformat(),
+        stdout=io.StringIO(),
+    )
+    return order.total_pennies

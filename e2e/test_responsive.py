@@ -250,6 +250,7 @@ def test_customer_pages_fit_a_phone_and_a_tablet(page, shop, shopper, sign_in, f
     fit.open(f"/orders/{unpaid.number}/")
     fit.open("/account/subscriptions/")
     fit.open("/account/")
+    fit.open("/account/password/change/")
     fit.assert_clean()
 
 
@@ -262,6 +263,7 @@ def test_ops_pages_fit_a_phone_and_a_tablet(page, shop, mug, ops_person, sign_in
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     fit.open("/ops/")
     fit.open(f"/ops/orders/{paid.number}/")
+    fit.open(reverse("customers_ops:customer", args=[paid.customer_id]))
     fit.open(f"/ops/orders/packing-slips/?orders={paid.number}")
     fit.open("/ops/stock/")
     fit.open(reverse("ops:stock_movements", args=[mug.variants.get().pk]))
@@ -301,6 +303,7 @@ def test_admin_pages_fit_a_phone_and_a_tablet(page, shop, admin_person, sign_in,
     fit.open("/monitoring/")
     fit.open(f"/monitoring/issues/{shop['issue'].pk}/")
     fit.open("/monitoring/audit/")
+    fit.open("/account/staff/")
     fit.open("/admin/")
     fit.open("/admin/accounts/user/")
     fit.open("/account/")
