@@ -169,3 +169,31 @@ class MrrDailySnapshot(models.Model):
 
     def __str__(self):
         return f"{self.day}: MRR {self.mrr_pennies}"
+
+
+class ApiToken(models.Model):
+    """A user's credential for the read-only JSON API (analyticsapp/api.py).
+
+    Only the SHA-256 of the token is kept: the token itself is shown once, when it
+    is made. `prefix` (its first characters) tells a user's tokens apart. A revoked
+    token stops working at the next request (validity is never cached)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analyticsapp import views
+from analyticsapp import api_token_views, views
 from core.replica import analytics_read_view as on_replica
 
 # Dashboards, drill-downs and exports read from the replica when one is configured
@@ -32,5 +32,12 @@ urlpatterns = [
         "exports/<slug:name>.csv",
         on_replica(views.export_download),
         name="export_download",
+    ),
+    # The user's own API tokens: no analytics data read, so not on the replica.
+    path("api-tokens/", api_token_views.api_tokens, name="api_tokens"),
+    path(
+        "api-tokens/<int:pk>/revoke/",
+        api_token_views.api_token_revoke_view,
+        name="api_token_revoke",
     ),
 ]

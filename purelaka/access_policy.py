@@ -61,6 +61,11 @@ POLICY = {
     "analyticsapp:exports": DATA,
     "analyticsapp:export_download": DATA,
     "analyticsapp:export_bi_pack": DATA,
+    "analyticsapp:api_tokens": ANALYST,
+    "analyticsapp:api_token_revoke": ANALYST,
+    # The JSON API: a bearer token is the credential, checked with its user's role
+    # (analyst, admin) on every request by the API itself (analyticsapp/api.py).
+    "api:*": PUBLIC,
     # Payments: Stripe signs its deliveries (the signature is the credential)
     "payments:webhook": PUBLIC,
     "payments:pay": CUSTOMER,

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from analyticsapp.api import api
+
 urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("orders.urls")),
@@ -10,6 +12,7 @@ urlpatterns = [
     path("ops/", include("orders.ops_urls")),
     path("payments/", include("payments.urls")),
     path("analytics/", include("analyticsapp.urls")),
+    path("api/", api.urls),  # the read-only JSON API: bearer tokens, not sessions
     path("account/subscriptions/", include("subscriptions.urls")),
     path("account/", include("accounts.urls")),
     path("monitoring/", include("monitoring.urls")),

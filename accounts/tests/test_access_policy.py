@@ -39,12 +39,14 @@ POST_ONLY = {
     "payments:webhook",
     "monitoring:issue_status",
     "monitoring:checks_run",
+    "analyticsapp:api_token_revoke",
 }
 ALLOWED_GET_STATUS = dict.fromkeys(POST_ONLY, 405) | {
     "orders:checkout": 302,  # an empty cart is sent back to the cart page
     "ops:packing_slips": 400,  # no order chosen: a message, not an empty page
     "accounts:verify": 400,  # the walk's link is not a real one
     "accounts:two_factor_verify": 302,  # no device yet: sent to set one up
+    "api:kpis": 401,  # the API's credential is a bearer token, never the session
 }
 # Concrete pages checked for a namespace-wide rule.
 NAMESPACE_SAMPLES = {
@@ -52,7 +54,8 @@ NAMESPACE_SAMPLES = {
         "admin:index",
         "admin:accounts_user_changelist",
         "admin:audit_auditlog_changelist",
-    ]
+    ],
+    "api:*": ["api:openapi-json", "api:kpis"],
 }
 
 
@@ -202,6 +205,7 @@ def _url_kwargs(user):
         "analyticsapp:export_download": {"name": "orders"},
         "analyticsapp:reconciliation_payout": {"payout_id": payout.stripe_payout_id},
         "analyticsapp:reconciliation_order": by_order,
+        "analyticsapp:api_token_revoke": {"pk": 1},
         "monitoring:issue_detail": {"pk": issue.pk},
         "monitoring:issue_status": {"pk": issue.pk, "status": "acknowledged"},
     }

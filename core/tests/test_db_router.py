@@ -238,7 +238,10 @@ def test_analytics_dashboards_drill_downs_and_exports_read_in_the_scope():
         p.name for p in urlpatterns if getattr(p.callback, "analytics_read", False)
     }
     assert all(isinstance(p, URLPattern) for p in urlpatterns)
-    assert wrapped == {p.name for p in urlpatterns} - {"definitions"}
+    # Not in the scope: the definitions (no data) and the API token pages (they
+    # write tokens, which belong on the primary).
+    unscoped = {"definitions", "api_tokens", "api_token_revoke"}
+    assert wrapped == {p.name for p in urlpatterns} - unscoped
     assert {"dashboard", "reconciliation_order", "export_download"} <= wrapped
 
 
