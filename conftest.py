@@ -115,3 +115,14 @@ def run(django_capture_on_commit_callbacks):
             return action(*args, **kwargs)
 
     return call
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server (aiosmtpd on a loopback port) that Django's SMTP backend
+    sends to for the test; links in the mail start https://shop.example.com."""
+    from core.tests.smtp import smtp_server
+
+    settings.SITE_URL = "https://shop.example.com"
+    with smtp_server(settings) as inbox:
+        yield inbox

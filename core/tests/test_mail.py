@@ -11,7 +11,6 @@ from django.urls import reverse
 from core.mail import message_send
 from core.mail_delivery import retry_delay
 from core.models import Message
-from core.tests.smtp import smtp_server
 from monitoring.checks import REGISTRY
 from monitoring.models import DataQualityIssue
 from monitoring.services import checks_run
@@ -19,12 +18,6 @@ from monitoring.services import checks_run
 pytestmark = pytest.mark.django_db
 
 STAFF = "staff_issue_alert"
-
-
-@pytest.fixture
-def smtp(settings):
-    with smtp_server(settings) as inbox:
-        yield inbox
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import pytest
 
 from catalog.tests.factories import VariantFactory
 from core.models import Message
-from core.tests.smtp import smtp_server
 from monitoring.models import DataQualityIssue
 from monitoring.services import checks_run
 from orders.models import Order
@@ -13,13 +12,6 @@ from orders.tests.factories import place_order
 from payments.tests.events import intent_succeeded, post
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def smtp(settings):
-    settings.SITE_URL = "https://shop.example.com"
-    with smtp_server(settings) as inbox:
-        yield inbox
 
 
 @pytest.fixture

@@ -10,19 +10,11 @@ from django.urls import reverse
 
 from catalog.tests.factories import VariantFactory
 from core.models import Message
-from core.tests.smtp import smtp_server
 from orders.models import Order
 from orders.tests.factories import place_order
 from payments.tests.events import intent_succeeded, post, refund_event
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def smtp(settings):
-    settings.SITE_URL = "https://shop.example.com"
-    with smtp_server(settings) as inbox:
-        yield inbox
 
 
 @pytest.fixture

@@ -8,19 +8,11 @@ import pytest
 from django.test import TestCase
 
 from core.models import Message
-from core.tests.smtp import smtp_server
 from payments.gateway import OfflineGateway
 from payments.tests.events import envelope, post
 from subscriptions.tests.factories import plan_variant, subscribe_offline
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def smtp(settings):
-    settings.SITE_URL = "https://shop.example.com"
-    with smtp_server(settings) as inbox:
-        yield inbox
 
 
 @pytest.fixture
