@@ -74,17 +74,15 @@ def enrol_confirm(*, user, device: TOTPDevice, token: str) -> list[str] | None:
     device.save(update_fields=["confirmed"])
     StaticDevice.objects.filter(user=user).delete()
     codes = StaticDevice.objects.create(user=user, name="Recovery codes")
-    plain = [
-        f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODES)
-    ]
+    plain = [_recovery_code() for _ in range(RECOVERY_CODES)]
     StaticToken.objects.bulk_create(StaticToken(device=codes, token=c) for c in plain)
     audit_record(event_type="accounts.2fa_enrolled", actor=user, target=user)
-    return plain
+    return [recovery_code_display(code) for code in plain]
 
 
 def verify_code(*, user, token: str):
     """The device a code (TOTP or recovery) verifies for `user`, or None; audited."""
-    token = "".join(token.split()).lower()
+    token = _typed_code(token)
     for device in TOTPDevice.objects.filter(user=user, confirmed=True):
         if device.verify_token(token):
             audit_record(event_type="accounts.2fa_verified", actor=user, target=user)
@@ -139,11 +137,23 @@ def recovery_codes_ensure(user) -> list[str]:
             StaticToken(device=device, token=_recovery_code())
             for _ in range(RECOVERY_CODES)
         )
-    return list(device.token_set.order_by("id").values_list("token", flat=True))
+    codes = device.token_set.order_by("id").values_list("token", flat=True)
+    return [recovery_code_display(code) for code in codes]
 
 
 def _recovery_code() -> str:
-    return f"{secrets.token_hex(4)}-{secrets.token_hex(4)}"
+    """16 hex digits (django-otp keeps at most 16 characters a code)."""
+    return secrets.token_hex(8)
+
+
+def recovery_code_display(code: str) -> str:
+    """A stored code as the user reads it: two groups of eight ("1a2b3c4d-…")."""
+    return f"{code[:8]}-{code[8:]}"
+
+
+def _typed_code(token: str) -> str:
+    """What the user typed, as the codes are stored: no spaces or dashes, lower."""
+    return "".join(token.split()).replace("-", "").lower()
 
 
 @transaction.atomic
