@@ -1,4 +1,5 @@
 from axes.utils import reset as reset_failed_logins
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import (
@@ -170,8 +171,26 @@ class PasswordChangeFormView(PasswordChangeView):
         return response
 
 
+class NameForm(forms.Form):
+    full_name = forms.CharField(label="Name", max_length=150, required=False)
+
+
 def account(request):
+    """The account page; a POST changes the name (audited)."""
     user = request.user
+    form = NameForm(request.POST or None, initial={"full_name": user.full_name})
+    if request.method == "POST" and form.is_valid():
+        before = user.full_name
+        user.full_name = form.cleaned_data["full_name"].strip()
+        user.save(update_fields=["full_name"])
+        audit_record(
+            event_type="accounts.profile_updated",
+            actor=user,
+            target=user,
+            metadata={"field": "full_name", "changed": before != user.full_name},
+        )
+        messages.success(request, "Your name is saved.")
+        return redirect("accounts:account")
     roles = [Role(name).label for name in sorted(user.roles)]
     return render(
         request,
@@ -180,7 +199,9 @@ def account(request):
             "account_user": user,
             "roles": roles,
             "addresses": user.saved_addresses.all(),
+            "name_form": form,
         },
+        status=400 if form.errors else 200,
     )
 
 

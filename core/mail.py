@@ -37,6 +37,7 @@ KINDS = {
     "subscription_renewal": "Subscription renewal receipt",
     "subscription_canceled": "Subscription cancellation",
     "staff_issue_alert": "Staff alert: monitoring issue",
+    "staff_digest": "Staff digest: open issues",
     "account_verify": "Email address confirmation",
     "signup_existing": "Sign-up with an address that has an account",
     "password_reset": "Password reset link",

@@ -16,6 +16,7 @@ from audit.models import AuditLog
 from audit.services import audit_record
 from core.mail import message_send, messages_resend
 from core.models import Message
+from core.timeutils import business_day
 from monitoring.checks import (
     ATTENTION,
     INTEGRITY,
@@ -136,12 +137,9 @@ def _apply(check, findings: list[Finding], result: RunResult, now) -> None:
 ALERT_SEVERITIES = ("critical", "high")
 
 
-def _alert_staff(issue: DataQualityIssue, now, *, reopened: bool) -> None:
-    """A critical or high issue that opened (or reopened) in this run: one email
-    to every active admin, sent after the check's transaction commits."""
-    if issue.severity not in ALERT_SEVERITIES:
-        return
-    admins = (
+def admin_emails() -> list[str]:
+    """Every active admin's address (the admin role or a superuser)."""
+    return list(
         User.objects.filter(is_active=True)
         .filter(Q(is_superuser=True) | Q(groups__name=Role.ADMIN))
         .exclude(email="")
@@ -149,9 +147,16 @@ def _alert_staff(issue: DataQualityIssue, now, *, reopened: bool) -> None:
         .distinct()
         .order_by("email")
     )
+
+
+def _alert_staff(issue: DataQualityIssue, now, *, reopened: bool) -> None:
+    """A critical or high issue that opened (or reopened) in this run: one email
+    to every active admin, sent after the check's transaction commits."""
+    if issue.severity not in ALERT_SEVERITIES:
+        return
     message_send(
         kind="staff_issue_alert",
-        to=list(admins),
+        to=admin_emails(),
         context={
             "issue": issue,
             "reopened": reopened,
@@ -256,3 +261,39 @@ def messages_resend_run(
         },
     )
     return rows
+
+
+def staff_digest_send(*, now=None) -> int:
+    """The daily digest: one email to every active admin listing the critical and
+    high issues still open or acknowledged, oldest first, with a link to each;
+    nothing when none is. Once per admin per business day (the day is the dedupe
+    key). Returns how many messages were recorded."""
+    now = now or timezone.now()
+    issues = list(
+        DataQualityIssue.objects.filter(
+            status__in=OPEN_STATES,
+            severity__in=ALERT_SEVERITIES,
+        ).order_by("first_seen", "pk")
+    )
+    if not issues:
+        return 0
+    day = business_day(now)
+    rows = [
+        {
+            "issue": issue,
+            "url": settings.SITE_URL
+            + reverse("monitoring:issue_detail", args=[issue.pk]),
+        }
+        for issue in issues
+    ]
+    sent = message_send(
+        kind="staff_digest",
+        to=admin_emails(),
+        context={
+            "rows": rows,
+            "day": day,
+            "monitoring_url": settings.SITE_URL + reverse("monitoring:issues"),
+        },
+        target=("digest", day.isoformat()),
+    )
+    return len(sent)

@@ -28,3 +28,20 @@ def run_checks_task() -> dict | None:
         return counts, counts
 
     return job_run(JOB, work)
+
+
+DIGEST_JOB = "staff_digest"
+
+
+@shared_task(name="monitoring.staff_digest")
+def staff_digest_task() -> dict | None:
+    """Daily at 08:00: email every admin the critical and high issues still open
+    (monitoring.services.staff_digest_send), under its job lock, audited as
+    `job.staff_digest`. Returns the counts, or None when another run held the lock."""
+    from monitoring.services import staff_digest_send
+
+    def work():
+        counts = {"messages": staff_digest_send()}
+        return counts, counts
+
+    return job_run(DIGEST_JOB, work)

@@ -331,6 +331,7 @@ CELERY_TASK_ROUTES = {
     "core.send_message": {"queue": "live"},
     "catalog.expire_reservations": {"queue": "scheduled"},
     "monitoring.run_checks": {"queue": "scheduled"},
+    "monitoring.staff_digest": {"queue": "scheduled"},
     "analyticsapp.nightly_snapshots": {"queue": "scheduled"},
     "analyticsapp.stripe_catch_up": {"queue": "scheduled"},
     "payments.reprocess_stripe_events": {"queue": "scheduled"},

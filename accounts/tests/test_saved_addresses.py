@@ -79,3 +79,21 @@ def test_the_account_page_lists_saved_addresses_and_forgets_one(client, customer
     )
     client.post(reverse("accounts:address_delete", args=[mine.pk]))
     assert not SavedAddress.objects.filter(pk=mine.pk).exists()
+
+
+def test_a_customer_changes_their_name_on_the_account_page(client, customer):
+    from django.urls import reverse
+
+    from audit.models import AuditLog
+
+    client.force_login(customer)
+    client.post(reverse("accounts:account"), {"full_name": "  Cora Potter "})
+    customer.refresh_from_db()
+    assert customer.full_name == "Cora Potter"
+    assert AuditLog.objects.filter(
+        event_type="accounts.profile_updated", actor=customer
+    ).exists()
+    too_long = client.post(reverse("accounts:account"), {"full_name": "x" * 151})
+    assert too_long.status_code == 400
+    customer.refresh_from_db()
+    assert customer.full_name == "Cora Potter"

@@ -141,6 +141,10 @@ def test_the_default_schedule_runs_each_job_at_its_time_in_london():
     assert (catch_up.crontab.minute, catch_up.crontab.hour) == ("35", "*")
     assert catch_up.crontab.timezone == ZoneInfo("Europe/London")
 
+    digest = _scheduled("monitoring.staff_digest")
+    assert digest.enabled and (digest.crontab.minute, digest.crontab.hour) == ("0", "8")
+    assert digest.crontab.timezone == ZoneInfo("Europe/London")
+
 
 def test_running_the_schedule_migration_again_changes_nothing():
     from importlib import import_module
@@ -157,5 +161,6 @@ def test_running_the_schedule_migration_again_changes_nothing():
     after = sorted(
         PeriodicTask.objects.values_list("name", "task", "crontab_id", "interval_id")
     )
-    # with payments/0006 (settlement) and analyticsapp/0008 (the Stripe catch-up)
-    assert after == before and len(after) == 6
+    # with payments/0006 (settlement), analyticsapp/0008 (the Stripe catch-up) and
+    # monitoring/0002 (the staff digest)
+    assert after == before and len(after) == 7

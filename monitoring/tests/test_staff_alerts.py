@@ -89,3 +89,38 @@ def test_the_alert_can_be_switched_off(
     _run(django_capture_on_commit_callbacks, "order_refunds_mismatch")
     assert DataQualityIssue.objects.filter(status="open").exists()
     assert smtp.received == []
+
+
+def test_the_daily_digest_lists_open_urgent_issues_to_admins_once_a_day(
+    smtp, admins, paid, django_capture_on_commit_callbacks
+):
+    from monitoring.services import staff_digest_send
+    from monitoring.tasks import staff_digest_task
+
+    Order.objects.filter(pk=paid.pk).update(refunded_pennies=500)
+    _run(django_capture_on_commit_callbacks, "order_refunds_mismatch")
+    smtp.received.clear()  # the alerts of the opening
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff_digest_task.apply().get() == {"messages": len(admins)}
+    assert sorted(m["To"] for m in smtp.received) == admins
+    assert (
+        smtp.received[0]["Subject"]
+        .strip()
+        .startswith("PureLaka: 1 open issue needs attention")
+    )
+    text, html = smtp.parts(smtp.received[0])
+    assert "order_refunds_mismatch" in text and "https://shop.example.com/" in text
+    assert "order_refunds_mismatch" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff_digest_send() == 0  # once per admin per business day
+    assert len(smtp.received) == len(admins)
+
+
+def test_no_digest_when_nothing_urgent_is_open(
+    smtp, admins, django_capture_on_commit_callbacks
+):
+    from monitoring.services import staff_digest_send
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff_digest_send() == 0
+    assert smtp.received == []
