@@ -864,10 +864,14 @@ def worker_start(env: dict, log_path: Path, *, concurrency: int = 2):
     settings: it applies the queued events."""
     import redis
 
+    from purelaka.settings import TASK_QUEUE_NAMES
+
     redis.Redis.from_url(BROKER).flushdb()
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed right after Popen
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "purelaka", "worker",
+         # Every queue: webhooks are routed to `live` (settings.CELERY_TASK_ROUTES).
+         "-Q", ",".join(TASK_QUEUE_NAMES),
          "--pool", "prefork", "--concurrency", str(concurrency),
          "--without-gossip", "--without-mingle", "--without-heartbeat",
          "--loglevel", "WARNING"],
