@@ -211,7 +211,7 @@ def subscriber_list_current(*, limit: int = 50):
     says "current"), largest MRR first."""
     return (
         Subscription.objects.filter(status__in=["active", "past_due"])
-        .select_related("customer")
+        .select_related("customer", "variant__product")
         .order_by("-mrr_pennies", "pk")[:limit]
     )
 

@@ -163,3 +163,30 @@ def test_subscriptions_in_another_currency_are_counted_apart_as_of_the_day(
     assert re.search(
         r"Other-currency subscriptions 2 active or past due, not in MRR", text
     )
+
+
+def test_subscribers_are_named_by_customer_and_plan_with_links_for_ops(
+    analyst_client, client, make_user
+):
+    from subscriptions.models import Subscription
+    from subscriptions.tests.factories import plan_variant
+
+    customer = make_user("customer", email="cora@example.com", full_name="Cora Potter")
+    variant = plan_variant(price_pennies=1200, name="Monthly Lake Box")
+    Subscription.objects.create(
+        stripe_subscription_id="sub_named",
+        customer=customer,
+        variant=variant,
+        status="active",
+        currency="GBP",
+        mrr_pennies=1200,
+        stripe_seen_at=timezone.now(),
+        stripe_seen_event="evt_named",
+    )
+    url = reverse("analyticsapp:subscriptions")
+    page = analyst_client.get(url).content.decode()
+    assert "Cora Potter" in page and "Monthly Lake Box" in page and "sub_named" in page
+    link = reverse("customers_ops:customer", args=[customer.pk])
+    assert f'href="{link}"' not in page  # analysts cannot open the ops page
+    client.force_login(make_user("admin"))
+    assert f'href="{link}"' in client.get(url).content.decode()
