@@ -3,6 +3,20 @@
 from django.urls import NoReverseMatch, reverse
 
 from accounts.access import Decision, decide, rule_for
+from accounts.roles import Role
+
+# URL names of each staff role's home; customers (and anyone else) get the shop.
+ROLE_HOMES = {
+    Role.ADMIN: "monitoring:issues",
+    Role.OPS: "ops:queue",
+    Role.ANALYST: "analyticsapp:dashboard",
+}
+
+
+def role_home(user) -> str:
+    """Where a user lands after signing in without a `next`: their role's home."""
+    return reverse(ROLE_HOMES.get(user.primary_role, "catalog:home"))
+
 
 # (label, URL name). Entries whose URL does not exist yet are skipped.
 MAIN_NAVIGATION = [

@@ -5,10 +5,10 @@ import base64
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django_otp import login as otp_login
 
 from accounts import two_factor
+from accounts.navigation import role_home
 from core.redirects import safe_next
 
 
@@ -27,11 +27,7 @@ class CodeForm(forms.Form):
 
 
 def _home(request) -> str:
-    from accounts.views import ROLE_HOMES
-
-    return safe_next(request) or reverse(
-        ROLE_HOMES.get(request.user.primary_role, "catalog:home")
-    )
+    return safe_next(request) or role_home(request.user)
 
 
 def two_factor_setup(request):

@@ -13,7 +13,7 @@ from django.contrib.auth.views import (
 )
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView
 
@@ -23,6 +23,7 @@ from accounts.forms import (
     ThrottledPasswordResetForm,
 )
 from accounts.models import SavedAddress, User
+from accounts.navigation import role_home
 from accounts.roles import Role
 from accounts.services import customer_signup
 from accounts.throttle import signin_refusal, signup_allowed
@@ -33,13 +34,6 @@ from accounts.verification import (
 )
 from audit.services import audit_record
 from core.redirects import redirect_back
-
-# URL names of each staff role's home; customers (and anyone else) get the shop.
-ROLE_HOMES = {
-    Role.ADMIN: "monitoring:issues",
-    Role.OPS: "ops:queue",
-    Role.ANALYST: "analyticsapp:dashboard",
-}
 
 
 class SignInView(LoginView):
@@ -56,7 +50,7 @@ class SignInView(LoginView):
 
     def get_default_redirect_url(self):
         """Without a `next`, each role lands on its own home."""
-        return reverse(ROLE_HOMES.get(self.request.user.primary_role, "catalog:home"))
+        return role_home(self.request.user)
 
 
 class SignOutView(LogoutView):

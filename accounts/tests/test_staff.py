@@ -105,3 +105,19 @@ def test_an_admin_cannot_demote_or_deactivate_themselves(admin_client, admin_use
 def test_only_admins_manage_staff(client, ops_user):
     client.force_login(ops_user)
     assert client.get(reverse("accounts:staff")).status_code == 403
+
+
+def test_the_staff_page_reads_roles_without_a_query_per_member(
+    admin_client, make_user, django_assert_max_num_queries
+):
+    def queries(n_more):
+        for i in range(n_more):
+            make_user("ops", email=f"ops{i}-{n_more}@example.com")
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as seen:
+            assert admin_client.get(reverse("accounts:staff")).status_code == 200
+        return len(seen)
+
+    assert queries(1) == queries(6)  # five more staff, no more queries
